@@ -1,0 +1,41 @@
+#pragma once
+// The build context exactly as `docker build DIR` sends it, from the working tree or from a
+// git revision, with digests and a root fingerprint.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "stalecheck/entry.h"
+
+namespace stalecheck {
+
+struct ContextOptions {
+  std::string dir = ".";   // the build context directory
+  std::string dockerfile;  // as given to -f (relative to the current directory); "" = DIR/Dockerfile
+  std::string rev;         // a git revision; "" = the working tree
+  int jobs = 0;
+};
+
+struct Context {
+  std::string dir;                    // as given
+  std::string source;                 // "worktree" or the revision as given
+  std::optional<std::string> commit;  // the commit's hex id (with --rev, or HEAD of the worktree's repo)
+  std::string dockerfile;             // the Dockerfile path as used
+  std::string ignore_file;            // the ignore file applied ("" when none)
+  std::vector<FileEntry> entries;     // sorted by path, relative to the context
+  Digest128 root;
+};
+
+/// Reads the context. The ignore file is `<Dockerfile>.dockerignore` beside the Dockerfile
+/// when it exists (it replaces the root one), else `DIR/.dockerignore`. Errors: a missing
+/// context, an unreadable file, a bad ignore pattern (naming the ignore file), an unknown
+/// revision.
+absl::StatusOr<Context> LoadContext(const ContextOptions& options);
+
+/// The fingerprint root: XXH3-128 over the sorted entries, each written as
+/// "path\0type\0mode\0digest-hex\n" (no digest for a directory).
+Digest128 RootDigest(const std::vector<FileEntry>& entries);
+
+}  // namespace stalecheck

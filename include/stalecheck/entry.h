@@ -1,0 +1,25 @@
+#pragma once
+// One filesystem entry as stalecheck compares it, shared by the context and image views.
+
+#include <cstdint>
+#include <string>
+
+#include "stalecheck/hash.h"
+
+namespace stalecheck {
+
+enum class FileType : uint8_t { kFile, kDir, kSymlink };
+
+/// "file", "dir" or "symlink", as the JSON schema writes it.
+const char* FileTypeName(FileType type);
+
+struct FileEntry {
+  std::string path;  // '/'-separated; relative (context) or absolute (image)
+  FileType type = FileType::kFile;
+  uint32_t mode = 0;  // permission bits (07777)
+  uint64_t size = 0;  // bytes of a file, length of a symlink target, 0 for a directory
+  Digest128 digest;   // of the file bytes, or of the symlink target; zero for a directory
+  std::string target;  // a symlink's target
+};
+
+}  // namespace stalecheck

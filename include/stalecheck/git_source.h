@@ -1,0 +1,49 @@
+#pragma once
+// A build context read from a git revision's objects (libgit2): no checkout, no temp files.
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "stalecheck/entry.h"
+#include "stalecheck/ignore.h"
+
+namespace stalecheck {
+
+/// The tree of one revision, seen from a context directory inside the repository.
+class GitContext {
+ public:
+  /// Finds the repository that holds `context_dir` and resolves `rev` (anything
+  /// `git rev-parse` takes that names a commit or tree). Errors: no repository, an unknown
+  /// revision, a context directory that the revision does not have.
+  static absl::StatusOr<GitContext> Open(const std::string& context_dir, const std::string& rev);
+
+  GitContext(GitContext&&) noexcept;
+  GitContext& operator=(GitContext&&) noexcept;
+  ~GitContext();
+
+  /// The commit's full hex id (empty when `rev` named a tree).
+  const std::string& commit() const;
+
+  /// The repository's working directory, absolute, with a trailing '/'.
+  const std::string& workdir() const;
+
+  /// The bytes of the blob at `repo_path` (relative to the repository root), or nullopt if
+  /// the revision has no file there.
+  absl::StatusOr<std::optional<std::string>> ReadFile(const std::string& repo_path) const;
+
+  /// The context as the engine's walker would send a checkout of the revision: entries
+  /// relative to the context directory, sorted, with digests, hashed on `jobs` threads.
+  /// File modes are what a checkout with umask 022 gives (0644, 0755 for executables),
+  /// directories 0755, symlinks 0777; submodules are empty directories.
+  absl::StatusOr<std::vector<FileEntry>> Walk(const IgnoreMatcher& ignore, int jobs) const;
+
+ private:
+  struct Impl;
+  explicit GitContext(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace stalecheck

@@ -1,0 +1,64 @@
+#pragma once
+// Content digests: XXH3-128 for files (written as xxh128sum writes it), SHA-256 for blobs.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/strings/string_view.h"
+#include "absl/status/statusor.h"
+
+namespace stalecheck {
+
+/// An XXH3-128 digest.
+struct Digest128 {
+  uint64_t high = 0;
+  uint64_t low = 0;
+  friend bool operator==(const Digest128&, const Digest128&) = default;
+  /// 32 lowercase hex digits, in the byte order `xxh128sum` prints.
+  std::string Hex() const;
+  /// "xxh128:" + Hex().
+  std::string ToString() const;
+};
+
+/// XXH3-128 of a byte string.
+Digest128 HashBytes(absl::string_view data);
+
+/// Incremental XXH3-128.
+class StreamHasher {
+ public:
+  StreamHasher();
+  ~StreamHasher();
+  StreamHasher(const StreamHasher&) = delete;
+  StreamHasher& operator=(const StreamHasher&) = delete;
+  void Update(const void* data, size_t size);
+  Digest128 Finish() const;
+
+ private:
+  void* state_;
+};
+
+/// XXH3-128 of a file's bytes, read in bounded chunks. Errors name the path.
+absl::StatusOr<Digest128> HashFile(const std::string& path);
+
+/// Incremental SHA-256, for blob digests and diff_ids.
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  void Update(const void* data, size_t size);
+  /// "sha256:" + 64 lowercase hex digits.
+  std::string Finish();
+
+ private:
+  void* ctx_;
+};
+
+/// "sha256:<hex>" of a byte string.
+std::string Sha256Of(absl::string_view data);
+
+}  // namespace stalecheck

@@ -1,0 +1,95 @@
+#pragma once
+// Reading one layer: bytes in (a reader seam), decompression by magic bytes, tar entries out,
+// with the blob digest and the diff_id computed in the same pass. And the layered view:
+// layers applied in order with whiteouts and opaque directories.
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/status/statusor.h"
+#include "stalecheck/entry.h"
+
+namespace stalecheck {
+
+/// A pull-style byte stream: the seam every image reader goes through.
+class ByteReader {
+ public:
+  virtual ~ByteReader() = default;
+  /// Reads up to `cap` bytes; 0 at the end. Errors say what failed.
+  virtual absl::StatusOr<size_t> Read(char* buf, size_t cap) = 0;
+};
+
+/// A reader over bytes in memory.
+class MemoryReader : public ByteReader {
+ public:
+  explicit MemoryReader(absl::string_view data) : data_(data) {}
+  absl::StatusOr<size_t> Read(char* buf, size_t cap) override;
+
+ private:
+  absl::string_view data_;
+};
+
+/// A reader over a file descriptor (owned), from its current position to its end.
+class FdReader : public ByteReader {
+ public:
+  explicit FdReader(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
+  ~FdReader() override;
+  absl::StatusOr<size_t> Read(char* buf, size_t cap) override;
+  /// Opens a file for reading.
+  static absl::StatusOr<std::unique_ptr<FdReader>> Open(const std::string& path);
+
+ private:
+  int fd_;
+  std::string name_;
+};
+
+enum class Compression { kNone, kGzip, kZstd };
+
+/// Compression by magic bytes: gzip 1f 8b, zstd 28 b5 2f fd, anything else none.
+Compression SniffCompression(absl::string_view head);
+const char* CompressionName(Compression c);
+
+/// One tar entry of a layer, before the layers are applied.
+struct LayerEntry {
+  FileEntry file;            // path absolute ("/app/x"), normalised
+  std::string hardlink;      // for a hard link: the absolute path it links to
+};
+
+struct LayerContents {
+  std::vector<LayerEntry> entries;      // in tar order
+  std::vector<std::string> whiteouts;   // absolute paths deleted from lower layers
+  std::vector<std::string> opaque_dirs; // absolute directories whose lower children are hidden
+  std::string blob_digest;              // sha256 of the bytes as stored
+  std::string diff_id;                  // sha256 of the uncompressed tar
+  Compression compression = Compression::kNone;
+  uint64_t stored_bytes = 0;
+  uint64_t tar_bytes = 0;
+};
+
+/// Reads a whole layer from `in`: detects the compression, decompresses, reads the tar,
+/// hashes every regular file (XXH3-128) and both digests, in one streaming pass; memory
+/// holds entries, never file contents. `name` prefixes every error ("layer 2 (sha256:…)").
+/// Errors: truncated or corrupt compression or tar data, a path that escapes the root
+/// ("../"), a hard link to a path that escapes the root.
+absl::StatusOr<LayerContents> DecodeLayer(ByteReader& in, absl::string_view name);
+
+/// One path of the final filesystem and the layer that put its top-most version there.
+struct ViewEntry {
+  FileEntry file;
+  int layer = 0;
+};
+
+/// The final filesystem of layers applied in order (OCI rules): a layer's whiteouts and opaque
+/// directories first, hiding lower layers only, then its entries; a non-directory over a
+/// directory replaces the whole subtree; hard links take the content of the path they name
+/// (earlier in the same layer or below); missing parent directories are created (0755).
+/// Error: a hard link to a path that does not exist.
+absl::StatusOr<std::map<std::string, ViewEntry>> ApplyLayers(const std::vector<LayerContents>& layers);
+
+}  // namespace stalecheck

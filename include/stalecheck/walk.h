@@ -1,0 +1,27 @@
+#pragma once
+// The parallel walk of a directory tree as the engine's context walker sends it.
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "stalecheck/entry.h"
+#include "stalecheck/ignore.h"
+
+namespace stalecheck {
+
+/// Walks `root` on `jobs` threads and returns what the walker sends, sorted by path (paths
+/// relative to `root`): files, directories and symlinks (never followed) that `ignore` does
+/// not exclude; an excluded directory is skipped whole unless
+/// IgnoreMatcher::WalkExcludedDir says the walker enters it, in which case it is sent too.
+/// FIFOs, sockets and device files are never sent (the engine does not send them) and never
+/// opened. Digests are not computed here (see HashFiles). Errors: `root` missing or not a
+/// directory, a directory that cannot be read.
+absl::StatusOr<std::vector<FileEntry>> WalkTree(const std::string& root, const IgnoreMatcher& ignore,
+                                                int jobs);
+
+/// Fills the digest of every file entry (reading `root`/path) on `jobs` threads, largest
+/// files first. Errors name a file that cannot be read.
+absl::Status HashFiles(const std::string& root, std::vector<FileEntry>& entries, int jobs);
+
+}  // namespace stalecheck

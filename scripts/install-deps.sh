@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything stalecheck needs to build, test and benchmark, from Debian's packages.
+# Idempotent: packages already present are left as they are.
+set -euo pipefail
+
+packages=(
+  # build
+  g++ cmake ninja-build pkg-config git python3
+  # libraries
+  libxxhash-dev libgit2-dev libabsl-dev libcxxopts-dev doctest-dev libarchive-dev
+  libzstd-dev zlib1g-dev libisal-dev libssl-dev libre2-dev nlohmann-json3-dev libbenchmark-dev
+  # the real stack the end-to-end tests drive
+  docker.io busybox-static skopeo docker-registry
+  # tools the tests and benchmarks compare against
+  xxhash zstd isal b3sum time curl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

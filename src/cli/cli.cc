@@ -1,0 +1,183 @@
+#include "stalecheck/cli.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cxxopts.hpp>
+#include <functional>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "stalecheck/context.h"
+#include "stalecheck/image.h"
+#include "stalecheck/report.h"
+
+namespace stalecheck {
+namespace {
+
+using Args = std::vector<std::string>;
+
+struct Command {
+  const char* name;
+  const char* usage;
+  const char* summary;
+  std::function<absl::StatusOr<int>(const Args&)> run;
+};
+
+const std::vector<Command>& Commands();
+
+absl::Status Write(const std::string& text) {
+  if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
+    return absl::UnavailableError("writing to standard output failed");
+  }
+  return absl::OkStatus();
+}
+
+// Parses a command's flags; cxxopts' exceptions stop here.
+absl::StatusOr<cxxopts::ParseResult> Parse(cxxopts::Options& options, const Args& args) {
+  std::vector<const char*> argv;
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  try {
+    return options.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const cxxopts::exceptions::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(args[0], ": ", e.what()));
+  }
+}
+
+absl::StatusOr<std::string> FormatFlag(const cxxopts::ParseResult& r, std::initializer_list<const char*> allowed) {
+  std::string f = r["format"].as<std::string>();
+  for (const char* a : allowed) {
+    if (f == a) return f;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("--format ", f, ": not one of the formats this command writes"));
+}
+
+absl::StatusOr<int> RunFingerprint(const Args& args) {
+  cxxopts::Options o("stalecheck fingerprint", "The build context as docker build would send it.");
+  o.add_options()("C,context", "build context directory", cxxopts::value<std::string>()->default_value("."))(
+      "f,file", "Dockerfile (picks NAME.dockerignore)", cxxopts::value<std::string>()->default_value(""))(
+      "rev", "read the context from this git revision", cxxopts::value<std::string>()->default_value(""))(
+      "format", "text or json", cxxopts::value<std::string>()->default_value("text"))(
+      "root-only", "print only the root digest")(
+      "j,jobs", "worker threads", cxxopts::value<int>()->default_value("0"));
+  absl::StatusOr<cxxopts::ParseResult> r = Parse(o, args);
+  if (!r.ok()) return r.status();
+  if (!r->unmatched().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("fingerprint: unexpected argument '", r->unmatched()[0], "'"));
+  }
+  absl::StatusOr<std::string> format = FormatFlag(*r, {"text", "json"});
+  if (!format.ok()) return format.status();
+  ContextOptions opts;
+  opts.dir = (*r)["context"].as<std::string>();
+  opts.dockerfile = (*r)["file"].as<std::string>();
+  opts.rev = (*r)["rev"].as<std::string>();
+  opts.jobs = (*r)["jobs"].as<int>();
+  absl::StatusOr<Context> ctx = LoadContext(opts);
+  if (!ctx.ok()) return ctx.status();
+  std::string out;
+  if (r->count("root-only")) {
+    out = *format == "json" ? nlohmann::json{{"schema_version", 1}, {"root", ctx->root.Hex()}}.dump() + "\n"
+                            : ctx->root.Hex() + "\n";
+  } else if (*format == "json") {
+    out = FingerprintJson(*ctx).dump(2) + "\n";
+  } else {
+    out = FingerprintText(*ctx);
+  }
+  if (absl::Status s = Write(out); !s.ok()) return s;
+  return 0;
+}
+
+bool UnderPrefix(const std::string& path, const std::string& prefix) {
+  if (prefix == "/" || prefix.empty()) return true;
+  return path == prefix || absl::StartsWith(path, absl::StrCat(prefix, "/"));
+}
+
+absl::StatusOr<int> RunInspect(const Args& args) {
+  cxxopts::Options o("stalecheck inspect", "An image's final filesystem with layer attribution.");
+  o.add_options()("target", "the image", cxxopts::value<std::string>())(
+      "path", "only paths under this prefix (repeatable)", cxxopts::value<std::vector<std::string>>())(
+      "platform", "os/arch for multi-platform OCI layouts", cxxopts::value<std::string>()->default_value(""))(
+      "format", "text or json", cxxopts::value<std::string>()->default_value("text"))(
+      "j,jobs", "worker threads", cxxopts::value<int>()->default_value("0"));
+  o.parse_positional({"target"});
+  absl::StatusOr<cxxopts::ParseResult> r = Parse(o, args);
+  if (!r.ok()) return r.status();
+  if (!r->count("target")) return absl::InvalidArgumentError("inspect: name a TARGET (e.g. docker-archive:app.tar)");
+  if (!r->unmatched().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("inspect: unexpected argument '", r->unmatched()[0], "'"));
+  }
+  absl::StatusOr<std::string> format = FormatFlag(*r, {"text", "json"});
+  if (!format.ok()) return format.status();
+  absl::StatusOr<TargetName> target = ParseTarget((*r)["target"].as<std::string>());
+  if (!target.ok()) return target.status();
+  ReadOptions ro;
+  ro.jobs = (*r)["jobs"].as<int>();
+  ro.platform = (*r)["platform"].as<std::string>();
+  absl::StatusOr<ImageView> view = ReadImage(*target, ro);
+  if (!view.ok()) return view.status();
+  if (r->count("path")) {
+    std::vector<std::string> prefixes;
+    for (std::string p : (*r)["path"].as<std::vector<std::string>>()) {
+      if (!absl::StartsWith(p, "/")) p = "/" + p;
+      while (p.size() > 1 && p.back() == '/') p.pop_back();
+      prefixes.push_back(p);
+    }
+    for (auto it = view->files.begin(); it != view->files.end();) {
+      bool keep = false;
+      for (const std::string& p : prefixes) keep = keep || UnderPrefix(it->first, p);
+      it = keep ? std::next(it) : view->files.erase(it);
+    }
+  }
+  std::string out = *format == "json" ? InspectJson(*view).dump(2) + "\n" : InspectText(*view);
+  if (absl::Status s = Write(out); !s.ok()) return s;
+  return 0;
+}
+
+absl::StatusOr<int> RunVersion(const Args&) {
+  if (absl::Status s = Write("stalecheck 0.1.0\n"); !s.ok()) return s;
+  return 0;
+}
+
+absl::StatusOr<int> RunHelp(const Args&) {
+  std::string out = "usage: stalecheck COMMAND [options]\n\ncommands:\n";
+  for (const Command& c : Commands()) absl::StrAppend(&out, "  ", c.usage, "\n      ", c.summary, "\n");
+  out += "\n'stalecheck COMMAND --help' lists a command's options.\n";
+  if (absl::Status s = Write(out); !s.ok()) return s;
+  return 0;
+}
+
+const std::vector<Command>& Commands() {
+  static const std::vector<Command> commands = {
+      {"fingerprint", "fingerprint [-C DIR] [-f DOCKERFILE] [--rev REV] [--format text|json] [--root-only] [-j N]",
+       "list and hash the build context exactly as docker build sends it", RunFingerprint},
+      {"inspect", "inspect TARGET [--path PREFIX]... [--platform OS/ARCH] [--format text|json] [-j N]",
+       "show an image's final filesystem and the layer that put each path there", RunInspect},
+      {"version", "version", "print the version", RunVersion},
+      {"help", "help", "list the commands", RunHelp},
+  };
+  return commands;
+}
+
+}  // namespace
+
+absl::StatusOr<int> RunCommand(const Args& args) {
+  if (args.empty()) return absl::InvalidArgumentError("no command given; 'stalecheck help' lists them");
+  const std::string& name = args[0];
+  if (name == "--help" || name == "-h") return RunHelp(args);
+  if (name == "--version") return RunVersion(args);
+  for (const Command& c : Commands()) {
+    if (name != c.name) continue;
+    for (const std::string& a : args) {
+      if (a == "--help" || a == "-h") {
+        if (absl::Status s = Write(absl::StrCat("usage: stalecheck ", c.usage, "\n  ", c.summary, "\n")); !s.ok()) {
+          return s;
+        }
+        return 0;
+      }
+    }
+    return c.run(args);
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown command '", name, "'; 'stalecheck help' lists them"));
+}
+
+}  // namespace stalecheck

@@ -1,0 +1,117 @@
+#include "absl/strings/string_view.h"
+#include "stalecheck/context.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+#include "stalecheck/git_source.h"
+#include "stalecheck/ignore.h"
+#include "stalecheck/util.h"
+#include "stalecheck/walk.h"
+
+namespace stalecheck {
+namespace {
+
+bool IsRegularFile(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+absl::StatusOr<IgnoreMatcher> CompileIgnore(const std::string& text, const std::string& origin) {
+  absl::StatusOr<IgnoreMatcher> m = IgnoreMatcher::Parse(text);
+  if (!m.ok()) return absl::InvalidArgumentError(absl::StrCat(origin, ": ", m.status().message()));
+  return m;
+}
+
+std::string Relative(const std::string& path, const std::string& base_slash) {
+  char buf[PATH_MAX];
+  std::string abs = ::realpath(path.c_str(), buf) != nullptr ? std::string(buf) : path;
+  if (abs.rfind(base_slash, 0) == 0) return abs.substr(base_slash.size());
+  return "";
+}
+
+}  // namespace
+
+Digest128 RootDigest(const std::vector<FileEntry>& entries) {
+  StreamHasher h;
+  std::string line;
+  for (const FileEntry& e : entries) {
+    line.clear();
+    absl::StrAppend(&line, e.path, absl::string_view("\0", 1), FileTypeName(e.type),
+                    absl::string_view("\0", 1), FormatMode(e.mode), absl::string_view("\0", 1));
+    if (e.type != FileType::kDir) line += e.digest.Hex();
+    line += '\n';
+    h.Update(line.data(), line.size());
+  }
+  return h.Finish();
+}
+
+absl::StatusOr<Context> LoadContext(const ContextOptions& options) {
+  Context ctx;
+  ctx.dir = options.dir.empty() ? "." : options.dir;
+  ctx.dockerfile = options.dockerfile.empty() ? JoinPath(ctx.dir, "Dockerfile") : options.dockerfile;
+  struct stat st;
+  if (::stat(ctx.dir.c_str(), &st) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("context directory ", ctx.dir));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat("context ", ctx.dir, ": not a directory"));
+  }
+  const std::string per_dockerfile = absl::StrCat(ctx.dockerfile, ".dockerignore");
+  const std::string root_ignore = JoinPath(ctx.dir, ".dockerignore");
+
+  if (options.rev.empty()) {
+    ctx.source = "worktree";
+    std::string text;
+    if (IsRegularFile(per_dockerfile)) {
+      ctx.ignore_file = per_dockerfile;
+    } else if (IsRegularFile(root_ignore)) {
+      ctx.ignore_file = root_ignore;
+    }
+    if (!ctx.ignore_file.empty()) {
+      if (absl::Status s = ReadSmallFile(ctx.ignore_file, &text); !s.ok()) return s;
+    }
+    absl::StatusOr<IgnoreMatcher> ignore = CompileIgnore(text, ctx.ignore_file);
+    if (!ignore.ok()) return ignore.status();
+    absl::StatusOr<std::vector<FileEntry>> entries = WalkTree(ctx.dir, *ignore, options.jobs);
+    if (!entries.ok()) return entries.status();
+    if (absl::Status s = HashFiles(ctx.dir, *entries, options.jobs); !s.ok()) return s;
+    ctx.entries = std::move(*entries);
+  } else {
+    ctx.source = options.rev;
+    absl::StatusOr<GitContext> git = GitContext::Open(ctx.dir, options.rev);
+    if (!git.ok()) return git.status();
+    if (!git->commit().empty()) ctx.commit = git->commit();
+    // The ignore files are read from the revision, not from the disk.
+    std::string text;
+    for (const std::string& candidate : {per_dockerfile, root_ignore}) {
+      std::string in_repo = Relative(candidate, git->workdir());
+      if (in_repo.empty()) {
+        // Not on disk (deleted since): place it by the context directory's position.
+        std::string dir_rel = Relative(ctx.dir, git->workdir());
+        if (candidate == root_ignore) in_repo = JoinPath(dir_rel, ".dockerignore");
+      }
+      if (in_repo.empty()) continue;
+      absl::StatusOr<std::optional<std::string>> data = git->ReadFile(in_repo);
+      if (!data.ok()) return data.status();
+      if (data->has_value()) {
+        ctx.ignore_file = absl::StrCat(options.rev, ":", in_repo);
+        text = std::move(**data);
+        break;
+      }
+    }
+    absl::StatusOr<IgnoreMatcher> ignore = CompileIgnore(text, ctx.ignore_file);
+    if (!ignore.ok()) return ignore.status();
+    absl::StatusOr<std::vector<FileEntry>> entries = git->Walk(*ignore, options.jobs);
+    if (!entries.ok()) return entries.status();
+    ctx.entries = std::move(*entries);
+  }
+  ctx.root = RootDigest(ctx.entries);
+  return ctx;
+}
+
+}  // namespace stalecheck

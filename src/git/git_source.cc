@@ -1,0 +1,250 @@
+#include "absl/strings/string_view.h"
+#include "stalecheck/git_source.h"
+
+#include <git2.h>
+#include <limits.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "stalecheck/util.h"
+
+namespace stalecheck {
+namespace {
+
+void InitLibgit2() {
+  static std::once_flag once;
+  std::call_once(once, [] { git_libgit2_init(); });
+}
+
+std::string LastGitError() {
+  const git_error* e = git_error_last();
+  return e != nullptr && e->message != nullptr ? e->message : "unknown libgit2 error";
+}
+
+template <typename T, void (*Free)(T*)>
+struct GitPtr {
+  T* p = nullptr;
+  GitPtr() = default;
+  GitPtr(const GitPtr&) = delete;
+  GitPtr& operator=(const GitPtr&) = delete;
+  ~GitPtr() {
+    if (p != nullptr) Free(p);
+  }
+};
+using RepoPtr = GitPtr<git_repository, git_repository_free>;
+using ObjectPtr = GitPtr<git_object, git_object_free>;
+using TreePtr = GitPtr<git_tree, git_tree_free>;
+using BlobPtr = GitPtr<git_blob, git_blob_free>;
+
+std::string RealPath(const std::string& p) {
+  char buf[PATH_MAX];
+  if (::realpath(p.c_str(), buf) == nullptr) return p;
+  return buf;
+}
+
+}  // namespace
+
+struct GitContext::Impl {
+  std::string repo_path;  // what git_repository_open takes (the .git directory)
+  std::string workdir;    // with a trailing '/'
+  std::string prefix;     // the context directory relative to the workdir ("" for the root)
+  std::string commit;
+  git_oid root_tree_id;  // the revision's whole tree
+  git_oid tree_id;       // the context directory's tree
+  RepoPtr repo;
+};
+
+GitContext::GitContext(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+GitContext::GitContext(GitContext&&) noexcept = default;
+GitContext& GitContext::operator=(GitContext&&) noexcept = default;
+GitContext::~GitContext() = default;
+
+const std::string& GitContext::commit() const { return impl_->commit; }
+const std::string& GitContext::workdir() const { return impl_->workdir; }
+
+absl::StatusOr<GitContext> GitContext::Open(const std::string& context_dir,
+                                            const std::string& rev) {
+  InitLibgit2();
+  auto impl = std::make_unique<Impl>();
+  std::string ctx = RealPath(context_dir);
+  if (git_repository_open_ext(&impl->repo.p, ctx.c_str(), 0, nullptr) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--rev needs a git repository, and ", context_dir, " is not in one"));
+  }
+  const char* wd = git_repository_workdir(impl->repo.p);
+  if (wd == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(context_dir, ": a bare repository has no context"));
+  }
+  impl->repo_path = git_repository_path(impl->repo.p);
+  impl->workdir = RealPath(wd);
+  if (!absl::EndsWith(impl->workdir, "/")) impl->workdir += '/';
+  std::string ctx_slash = absl::StrCat(ctx, "/");
+  if (!absl::StartsWith(ctx_slash, impl->workdir)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(context_dir, " is outside the repository at ", impl->workdir));
+  }
+  impl->prefix = ctx_slash.substr(impl->workdir.size());
+  if (!impl->prefix.empty()) impl->prefix.pop_back();
+
+  ObjectPtr obj;
+  if (git_revparse_single(&obj.p, impl->repo.p, rev.c_str()) != 0) {
+    return absl::NotFoundError(absl::StrCat("unknown revision '", rev, "' in ", impl->workdir));
+  }
+  ObjectPtr commit;
+  if (git_object_peel(&commit.p, obj.p, GIT_OBJECT_COMMIT) == 0) {
+    char hex[GIT_OID_HEXSZ + 1];
+    git_oid_tostr(hex, sizeof hex, git_object_id(commit.p));
+    impl->commit = hex;
+  }
+  ObjectPtr tree;
+  if (git_object_peel(&tree.p, obj.p, GIT_OBJECT_TREE) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("revision '", rev, "' names no tree"));
+  }
+  impl->tree_id = *git_object_id(tree.p);
+  impl->root_tree_id = impl->tree_id;
+  if (!impl->prefix.empty()) {
+    TreePtr root;
+    git_tree_lookup(&root.p, impl->repo.p, &impl->tree_id);
+    git_tree_entry* te = nullptr;
+    if (git_tree_entry_bypath(&te, root.p, impl->prefix.c_str()) != 0) {
+      return absl::NotFoundError(
+          absl::StrCat("revision '", rev, "' has no directory ", impl->prefix));
+    }
+    bool is_tree = git_tree_entry_type(te) == GIT_OBJECT_TREE;
+    impl->tree_id = *git_tree_entry_id(te);
+    git_tree_entry_free(te);
+    if (!is_tree) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("revision '", rev, "': ", impl->prefix, " is not a directory"));
+    }
+  }
+  return GitContext(std::move(impl));
+}
+
+absl::StatusOr<std::optional<std::string>> GitContext::ReadFile(const std::string& repo_path) const {
+  TreePtr root;
+  if (git_tree_lookup(&root.p, impl_->repo.p, &impl_->root_tree_id) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("reading the revision's tree: ", LastGitError()));
+  }
+  git_tree_entry* te = nullptr;
+  if (git_tree_entry_bypath(&te, root.p, repo_path.c_str()) != 0) return std::optional<std::string>();
+  git_oid id = *git_tree_entry_id(te);
+  bool is_blob = git_tree_entry_type(te) == GIT_OBJECT_BLOB;
+  git_tree_entry_free(te);
+  if (!is_blob) return std::optional<std::string>();
+  BlobPtr blob;
+  if (git_blob_lookup(&blob.p, impl_->repo.p, &id) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("reading ", repo_path, " from git: ", LastGitError()));
+  }
+  return std::optional<std::string>(std::string(
+      static_cast<const char*>(git_blob_rawcontent(blob.p)), git_blob_rawsize(blob.p)));
+}
+
+absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ignore, int jobs) const {
+  std::vector<FileEntry> entries;
+  std::vector<std::pair<size_t, git_oid>> blobs;  // entry index, blob id
+
+  // The tree walk is cheap (tree objects only); it runs on this thread. Blobs are read below.
+  struct Frame {
+    git_oid tree;
+    std::string rel;
+  };
+  std::vector<Frame> stack{{impl_->tree_id, ""}};
+  while (!stack.empty()) {
+    Frame f = std::move(stack.back());
+    stack.pop_back();
+    TreePtr tree;
+    if (git_tree_lookup(&tree.p, impl_->repo.p, &f.tree) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("reading tree ", f.rel, ": ", LastGitError()));
+    }
+    size_t n = git_tree_entrycount(tree.p);
+    for (size_t i = 0; i < n; ++i) {
+      const git_tree_entry* te = git_tree_entry_byindex(tree.p, i);
+      FileEntry e;
+      e.path = JoinPath(f.rel, git_tree_entry_name(te));
+      git_filemode_t fm = git_tree_entry_filemode(te);
+      switch (fm) {
+        case GIT_FILEMODE_TREE:
+        case GIT_FILEMODE_COMMIT:
+          e.type = FileType::kDir;
+          e.mode = 0755;
+          break;
+        case GIT_FILEMODE_LINK:
+          e.type = FileType::kSymlink;
+          e.mode = 0777;
+          break;
+        case GIT_FILEMODE_BLOB_EXECUTABLE:
+          e.type = FileType::kFile;
+          e.mode = 0755;
+          break;
+        default:
+          e.type = FileType::kFile;
+          e.mode = 0644;
+          break;
+      }
+      if (ignore.Excluded(e.path) &&
+          !(e.type == FileType::kDir && ignore.WalkExcludedDir(e.path))) {
+        continue;
+      }
+      if (fm == GIT_FILEMODE_TREE) {
+        stack.push_back({*git_tree_entry_id(te), e.path});
+      } else if (fm != GIT_FILEMODE_COMMIT) {
+        blobs.emplace_back(entries.size(), *git_tree_entry_id(te));
+      }
+      entries.push_back(std::move(e));
+    }
+  }
+
+  // Blobs are inflated in parallel; libgit2 objects are not shared between threads, so each
+  // worker opens the repository itself.
+  int nthreads = std::max(1, std::min<int>(ResolveJobs(jobs), static_cast<int>(blobs.size())));
+  std::vector<RepoPtr> repos(static_cast<size_t>(nthreads));
+  std::atomic<size_t> next{0};
+  std::mutex mu;
+  absl::Status first_error;
+  auto worker = [&](size_t slot) {
+    RepoPtr& repo = repos[slot];
+    if (git_repository_open(&repo.p, impl_->repo_path.c_str()) != 0) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (first_error.ok()) first_error = absl::InternalError(LastGitError());
+      return;
+    }
+    for (;;) {
+      size_t k = next.fetch_add(1);
+      if (k >= blobs.size()) return;
+      FileEntry& e = entries[blobs[k].first];
+      BlobPtr blob;
+      if (git_blob_lookup(&blob.p, repo.p, &blobs[k].second) != 0) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (first_error.ok()) {
+          first_error = absl::InvalidArgumentError(
+              absl::StrCat("reading ", e.path, " from git: ", LastGitError()));
+        }
+        return;
+      }
+      absl::string_view data(static_cast<const char*>(git_blob_rawcontent(blob.p)),
+                            static_cast<size_t>(git_blob_rawsize(blob.p)));
+      e.size = data.size();
+      e.digest = HashBytes(data);
+      if (e.type == FileType::kSymlink) e.target = std::string(data);
+    }
+  };
+  {
+    std::vector<std::thread> threads;
+    for (int t = 1; t < nthreads; ++t) threads.emplace_back(worker, static_cast<size_t>(t));
+    worker(0);
+    for (auto& t : threads) t.join();
+  }
+  if (!first_error.ok()) return first_error;
+  std::sort(entries.begin(), entries.end(),
+            [](const FileEntry& a, const FileEntry& b) { return a.path < b.path; });
+  return entries;
+}
+
+}  // namespace stalecheck

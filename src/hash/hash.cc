@@ -1,0 +1,96 @@
+#include "absl/strings/string_view.h"
+#include "stalecheck/hash.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "stalecheck/util.h"
+
+namespace stalecheck {
+
+std::string Digest128::Hex() const { return absl::StrFormat("%016x%016x", high, low); }
+
+std::string Digest128::ToString() const { return absl::StrCat("xxh128:", Hex()); }
+
+Digest128 HashBytes(absl::string_view data) {
+  XXH128_hash_t h = XXH3_128bits(data.data(), data.size());
+  return Digest128{h.high64, h.low64};
+}
+
+StreamHasher::StreamHasher() : state_(XXH3_createState()) {
+  XXH3_128bits_reset(static_cast<XXH3_state_t*>(state_));
+}
+
+StreamHasher::~StreamHasher() { XXH3_freeState(static_cast<XXH3_state_t*>(state_)); }
+
+void StreamHasher::Update(const void* data, size_t size) {
+  XXH3_128bits_update(static_cast<XXH3_state_t*>(state_), data, size);
+}
+
+Digest128 StreamHasher::Finish() const {
+  XXH128_hash_t h = XXH3_128bits_digest(static_cast<XXH3_state_t*>(state_));
+  return Digest128{h.high64, h.low64};
+}
+
+absl::StatusOr<Digest128> HashFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  if (!fd.valid()) return ErrnoStatus(errno, absl::StrCat("reading ", path));
+  constexpr size_t kChunk = 256 << 10;
+  thread_local std::vector<char> buf(kChunk);
+  // Small files, the common case, take one read and the one-shot hash.
+  ssize_t n = ::read(fd.get(), buf.data(), kChunk);
+  if (n < 0) return ErrnoStatus(errno, absl::StrCat("reading ", path));
+  if (static_cast<size_t>(n) < kChunk) {
+    // A short read may still not be the end (a file growing under us): confirm.
+    ssize_t more = ::read(fd.get(), buf.data() + n, kChunk - static_cast<size_t>(n));
+    if (more == 0) return HashBytes(absl::string_view(buf.data(), static_cast<size_t>(n)));
+    if (more < 0) return ErrnoStatus(errno, absl::StrCat("reading ", path));
+    n += more;
+  }
+  StreamHasher hasher;
+  hasher.Update(buf.data(), static_cast<size_t>(n));
+  for (;;) {
+    n = ::read(fd.get(), buf.data(), kChunk);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, absl::StrCat("reading ", path));
+    }
+    if (n == 0) break;
+    hasher.Update(buf.data(), static_cast<size_t>(n));
+  }
+  return hasher.Finish();
+}
+
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr);
+}
+
+Sha256::~Sha256() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+
+void Sha256::Update(const void* data, size_t size) {
+  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data, size);
+}
+
+std::string Sha256::Finish() {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), md, &len);
+  std::string out = "sha256:";
+  for (unsigned i = 0; i < len; ++i) absl::StrAppendFormat(&out, "%02x", md[i]);
+  return out;
+}
+
+std::string Sha256Of(absl::string_view data) {
+  Sha256 h;
+  h.Update(data.data(), data.size());
+  return h.Finish();
+}
+
+}  // namespace stalecheck

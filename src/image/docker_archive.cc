@@ -1,0 +1,204 @@
+// docker-archive: `docker save` output, legacy layout (<id>/layer.tar) and the layout newer
+// engines write (blobs/sha256/<hex>, index.json); manifest.json is authoritative. Read in one
+// streaming pass, so a gzip-compressed archive or a pipe works as well as a plain file.
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include <cstring>
+
+#include "absl/strings/string_view.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/str_cat.h"
+#include "src/image/internal.h"
+#include "src/image/readers.h"
+#include "stalecheck/util.h"
+
+namespace stalecheck::internal {
+namespace {
+
+constexpr size_t kSmallMemberLimit = 16 << 20;
+constexpr size_t kSmallTotalLimit = 256 << 20;
+
+// The current member's data, as a ByteReader.
+class ArchiveDataReader : public ByteReader {
+ public:
+  explicit ArchiveDataReader(struct archive* a) : a_(a) {}
+  absl::StatusOr<size_t> Read(char* buf, size_t cap) override {
+    la_ssize_t n = archive_read_data(a_, buf, cap);
+    if (n < 0) return absl::DataLossError(archive_error_string(a_));
+    return static_cast<size_t>(n);
+  }
+
+ private:
+  struct archive* a_;
+};
+
+bool LooksLikeTar(absl::string_view head) {
+  return head.size() >= 262 && std::memcmp(head.data() + 257, "ustar", 5) == 0;
+}
+
+std::string MemberName(const char* raw) {
+  absl::string_view name = raw == nullptr ? "" : raw;
+  while (absl::ConsumePrefix(&name, "./")) {
+  }
+  return std::string(name);
+}
+
+}  // namespace
+
+absl::StatusOr<ImageView> ReadDockerArchive(const std::string& path, const std::string& tag) {
+  absl::flat_hash_map<std::string, std::string> small;  // manifests, configs, tiny layers
+  absl::flat_hash_map<std::string, LayerContents> layers;
+  absl::flat_hash_map<std::string, std::string> links;  // member -> member it points to
+  size_t small_total = 0;
+
+  struct archive* a = archive_read_new();
+  archive_read_support_filter_all(a);
+  archive_read_support_format_tar(a);
+  absl::Status status;
+  if (archive_read_open_filename(a, path.c_str(), 1 << 20) != ARCHIVE_OK) {
+    status = absl::InvalidArgumentError(archive_error_string(a));
+  }
+  while (status.ok()) {
+    struct archive_entry* ae = nullptr;
+    int r = archive_read_next_header(a, &ae);
+    if (r == ARCHIVE_EOF) break;
+    if (r < ARCHIVE_WARN) {
+      status = absl::DataLossError(archive_error_string(a));
+      break;
+    }
+    std::string name = MemberName(archive_entry_pathname(ae));
+    if (archive_entry_filetype(ae) == AE_IFLNK) {
+      // Identical layers are stored once; the others point at it ("../<id>/layer.tar").
+      std::string dir = name.find('/') == std::string::npos ? "" : name.substr(0, name.rfind('/'));
+      links[name] = CleanPath(JoinPath(dir, archive_entry_symlink(ae)));
+      continue;
+    }
+    if (archive_entry_filetype(ae) != AE_IFREG) continue;
+    if (const char* hl = archive_entry_hardlink(ae); hl != nullptr) {
+      links[name] = MemberName(hl);
+      continue;
+    }
+    ArchiveDataReader data(a);
+    std::string head;
+    if (absl::Status s = ReadHead(data, 512, &head); !s.ok()) {
+      status = absl::DataLossError(absl::StrCat("reading ", name, ": ", s.message()));
+      break;
+    }
+    if (SniffCompression(head) != Compression::kNone || LooksLikeTar(head)) {
+      PrefixedReader whole(std::move(head), data);
+      absl::StatusOr<LayerContents> layer = DecodeLayer(whole, name);
+      if (!layer.ok()) {
+        status = layer.status();
+        break;
+      }
+      layers.emplace(name, std::move(*layer));
+      continue;
+    }
+    if (archive_entry_size(ae) > static_cast<la_int64_t>(kSmallMemberLimit)) continue;
+    std::string body = std::move(head);
+    char buf[64 << 10];
+    for (;;) {
+      absl::StatusOr<size_t> n = data.Read(buf, sizeof buf);
+      if (!n.ok()) {
+        status = absl::DataLossError(absl::StrCat("reading ", name, ": ", n.status().message()));
+        break;
+      }
+      if (*n == 0) break;
+      body.append(buf, *n);
+    }
+    small_total += body.size();
+    if (small_total > kSmallTotalLimit) {
+      status = absl::InvalidArgumentError("more small members than a docker save archive holds");
+      break;
+    }
+    small.emplace(name, std::move(body));
+  }
+  archive_read_free(a);
+  if (!status.ok()) return status;
+
+  auto resolve = [&](std::string name) {
+    for (int hops = 0; hops < 8; ++hops) {
+      auto it = links.find(name);
+      if (it == links.end()) break;
+      name = it->second;
+    }
+    return name;
+  };
+
+  auto manifest_it = small.find("manifest.json");
+  if (manifest_it == small.end()) {
+    return absl::InvalidArgumentError("no manifest.json: not a docker save archive");
+  }
+  absl::StatusOr<nlohmann::json> manifest = ParseJson(manifest_it->second, "manifest.json");
+  if (!manifest.ok()) return manifest.status();
+  if (!manifest->is_array() || manifest->empty()) {
+    return absl::InvalidArgumentError("manifest.json: expected a non-empty list of images");
+  }
+  const nlohmann::json* chosen = nullptr;
+  if (tag.empty()) {
+    if (manifest->size() > 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the archive holds ", manifest->size(), " images; name one as docker-archive:PATH:REPO:TAG"));
+    }
+    chosen = &(*manifest)[0];
+  } else {
+    for (const nlohmann::json& m : *manifest) {
+      if (!m.is_object()) continue;
+      auto tags = m.find("RepoTags");
+      if (tags == m.end() || !tags->is_array()) continue;
+      for (const nlohmann::json& t : *tags) {
+        if (t.is_string() && (t.get<std::string>() == tag || t.get<std::string>() == tag + ":latest")) {
+          chosen = &m;
+        }
+      }
+    }
+    if (chosen == nullptr) return absl::NotFoundError(absl::StrCat("no image tagged ", tag, " in the archive"));
+  }
+  if (!chosen->is_object()) return absl::InvalidArgumentError("manifest.json: an entry is not an object");
+  auto config_name = chosen->find("Config");
+  auto layer_names = chosen->find("Layers");
+  if (config_name == chosen->end() || !config_name->is_string() || layer_names == chosen->end() ||
+      !layer_names->is_array()) {
+    return absl::InvalidArgumentError("manifest.json: an entry lacks Config or Layers");
+  }
+  std::string config_member = resolve(MemberName(config_name->get<std::string>().c_str()));
+  auto config = small.find(config_member);
+  if (config == small.end()) {
+    return absl::NotFoundError(absl::StrCat("the archive has no config ", config_member));
+  }
+  if (absl::StartsWith(config_member, "blobs/sha256/")) {
+    std::string want = absl::StrCat("sha256:", config_member.substr(13));
+    if (Sha256Of(config->second) != want) {
+      return absl::DataLossError(absl::StrCat("config ", config_member, ": digest mismatch"));
+    }
+  }
+
+  std::vector<LayerContents> ordered;
+  std::vector<std::string> digests;
+  for (const nlohmann::json& ln : *layer_names) {
+    if (!ln.is_string()) return absl::InvalidArgumentError("manifest.json: a layer name is not a string");
+    std::string member = resolve(MemberName(ln.get<std::string>().c_str()));
+    auto it = layers.find(member);
+    if (it != layers.end()) {
+      ordered.push_back(it->second);
+    } else if (auto s = small.find(member); s != small.end()) {
+      // An empty layer is all zero blocks: nothing to sniff, read it now.
+      MemoryReader mem(s->second);
+      absl::StatusOr<LayerContents> layer = DecodeLayer(mem, member);
+      if (!layer.ok()) return layer.status();
+      ordered.push_back(std::move(*layer));
+    } else {
+      return absl::NotFoundError(absl::StrCat("the archive has no layer ", member));
+    }
+    digests.push_back(absl::StartsWith(member, "blobs/sha256/")
+                          ? absl::StrCat("sha256:", member.substr(13))
+                          : std::string());
+  }
+  return AssembleImage("docker-archive", path, config->second, std::move(ordered), std::move(digests));
+}
+
+}  // namespace stalecheck::internal

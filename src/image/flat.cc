@@ -1,0 +1,62 @@
+// tar: and rootfs: one flat filesystem, no layers, no history.
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "src/image/internal.h"
+#include "src/image/readers.h"
+#include "stalecheck/util.h"
+#include "stalecheck/walk.h"
+
+namespace stalecheck::internal {
+
+absl::StatusOr<ImageView> ReadFlatTar(const std::string& path) {
+  std::unique_ptr<ByteReader> in;
+  if (path == "-") {
+    in = std::make_unique<FdReader>(::dup(STDIN_FILENO), "standard input");
+  } else {
+    absl::StatusOr<std::unique_ptr<FdReader>> f = FdReader::Open(path);
+    if (!f.ok()) return f.status();
+    in = std::move(*f);
+  }
+  absl::StatusOr<LayerContents> layer = DecodeLayer(*in, path == "-" ? "standard input" : path);
+  if (!layer.ok()) return layer.status();
+  ImageView view;
+  view.transport = "tar";
+  view.ref = path;
+  LayerInfo info;
+  info.diff_id = layer->diff_id;
+  info.compression = CompressionName(layer->compression);
+  info.entries = layer->entries.size();
+  view.layers.push_back(std::move(info));
+  std::vector<LayerContents> layers;
+  layers.push_back(std::move(*layer));
+  absl::StatusOr<std::map<std::string, ViewEntry>> files = ApplyLayers(layers);
+  if (!files.ok()) return files.status();
+  view.files = std::move(*files);
+  return view;
+}
+
+absl::StatusOr<ImageView> ReadRootfs(const std::string& dir, int jobs) {
+  IgnoreMatcher nothing;
+  absl::StatusOr<std::vector<FileEntry>> entries = WalkTree(dir, nothing, jobs);
+  if (!entries.ok()) return entries.status();
+  if (absl::Status s = HashFiles(dir, *entries, jobs); !s.ok()) return s;
+  ImageView view;
+  view.transport = "rootfs";
+  view.ref = dir;
+  LayerInfo info;
+  info.entries = entries->size();
+  view.layers.push_back(std::move(info));
+  for (FileEntry& e : *entries) {
+    ViewEntry ve;
+    e.path = absl::StrCat("/", e.path);
+    std::string key = e.path;
+    ve.file = std::move(e);
+    view.files.emplace(std::move(key), std::move(ve));
+  }
+  return view;
+}
+
+}  // namespace stalecheck::internal

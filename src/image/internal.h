@@ -1,0 +1,91 @@
+#pragma once
+// Helpers shared by the image readers; not part of the public interface.
+
+#include <isa-l/igzip_lib.h>
+#include <zstd.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/status/statusor.h"
+#include "stalecheck/hash.h"
+#include "stalecheck/image.h"
+#include "stalecheck/layer.h"
+
+namespace stalecheck::internal {
+
+/// Passes bytes through and hashes them (SHA-256) on the way.
+class HashingReader : public ByteReader {
+ public:
+  explicit HashingReader(ByteReader& in) : in_(in) {}
+  absl::StatusOr<size_t> Read(char* buf, size_t cap) override;
+  std::string Digest() { return sha_.Finish(); }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  ByteReader& in_;
+  Sha256 sha_;
+  uint64_t bytes_ = 0;
+};
+
+/// Gives back bytes already taken (a sniffed head) before the rest of the stream.
+class PrefixedReader : public ByteReader {
+ public:
+  PrefixedReader(std::string prefix, ByteReader& in) : prefix_(std::move(prefix)), in_(in) {}
+  absl::StatusOr<size_t> Read(char* buf, size_t cap) override;
+
+ private:
+  std::string prefix_;
+  ByteReader& in_;
+};
+
+/// Reads up to `want` bytes (fewer only at the end of the stream).
+absl::Status ReadHead(ByteReader& in, size_t want, std::string* head);
+
+/// Reads a stream to its end.
+absl::Status Drain(ByteReader& in);
+
+/// gzip (one or more members) decompressed with ISA-L.
+class GzipReader : public ByteReader {
+ public:
+  explicit GzipReader(ByteReader& in);
+  absl::StatusOr<size_t> Read(char* buf, size_t cap) override;
+
+ private:
+  static constexpr size_t kBufSize = 256 << 10;
+  absl::Status Refill();
+  ByteReader& in_;
+  inflate_state state_;
+  std::vector<uint8_t> inbuf_;
+  bool in_eof_ = false;
+  bool finished_ = false;
+};
+
+/// zstd (one or more frames) decompressed with libzstd.
+class ZstdReader : public ByteReader {
+ public:
+  explicit ZstdReader(ByteReader& in);
+  ~ZstdReader() override;
+  absl::StatusOr<size_t> Read(char* buf, size_t cap) override;
+
+ private:
+  ByteReader& in_;
+  std::vector<char> inbuf_;
+  ZSTD_DStream* ds_;
+  ZSTD_inBuffer input_;
+  size_t last_ret_ = 0;
+  bool in_eof_ = false;
+};
+
+/// Parses a JSON document; errors name `what`.
+absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text, absl::string_view what);
+
+/// Builds the image view from a config blob and decoded layers (in manifest order):
+/// verifies each layer's diff_id against the config, matches history to layers, applies them.
+absl::StatusOr<ImageView> AssembleImage(std::string transport, std::string ref,
+                                        absl::string_view config_bytes,
+                                        std::vector<LayerContents> layers,
+                                        std::vector<std::string> layer_digests);
+
+}  // namespace stalecheck::internal

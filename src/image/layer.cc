@@ -1,0 +1,250 @@
+#include <archive.h>
+#include <archive_entry.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "src/image/internal.h"
+#include "stalecheck/layer.h"
+#include "stalecheck/util.h"
+
+namespace stalecheck {
+namespace {
+
+// Feeds a ByteReader to libarchive and keeps the reader's own error, which libarchive would
+// otherwise reduce to a generic message.
+struct ArchiveFeed {
+  ByteReader* in;
+  std::vector<char> buf = std::vector<char>(256 << 10);
+  absl::Status error;
+};
+
+la_ssize_t FeedRead(struct archive* a, void* client, const void** out) {
+  auto* feed = static_cast<ArchiveFeed*>(client);
+  absl::StatusOr<size_t> n = feed->in->Read(feed->buf.data(), feed->buf.size());
+  if (!n.ok()) {
+    feed->error = n.status();
+    archive_set_error(a, EIO, "%s", std::string(n.status().message()).c_str());
+    return -1;
+  }
+  *out = feed->buf.data();
+  return static_cast<la_ssize_t>(*n);
+}
+
+// Normalises a tar member name to an absolute path ("./a/b/" -> "/a/b"). An empty result
+// means the root itself. Names with ".." components are refused: they point outside the
+// image's root.
+absl::StatusOr<std::string> NormaliseName(absl::string_view raw) {
+  absl::string_view name = raw;
+  while (absl::ConsumePrefix(&name, "./") || absl::ConsumePrefix(&name, "/")) {
+  }
+  for (absl::string_view part : absl::StrSplit(name, '/')) {
+    if (part == "..") {
+      return absl::InvalidArgumentError(absl::StrCat("entry '", raw, "' escapes the root"));
+    }
+  }
+  std::string clean = CleanPath(absl::StrCat("/", name));
+  if (clean == "/") return std::string();
+  return clean;
+}
+
+}  // namespace
+
+absl::StatusOr<LayerContents> DecodeLayer(ByteReader& in, absl::string_view name) {
+  auto fail = [&](const absl::Status& s) {
+    return absl::Status(s.code(), absl::StrCat(name, ": ", s.message()));
+  };
+  LayerContents out;
+  internal::HashingReader stored(in);
+  std::string head;
+  if (absl::Status s = internal::ReadHead(stored, 4, &head); !s.ok()) return fail(s);
+  out.compression = SniffCompression(head);
+  internal::PrefixedReader whole(head, stored);
+  std::unique_ptr<ByteReader> decoder;
+  ByteReader* tar_stream = &whole;
+  if (out.compression == Compression::kGzip) {
+    decoder = std::make_unique<internal::GzipReader>(whole);
+    tar_stream = decoder.get();
+  } else if (out.compression == Compression::kZstd) {
+    decoder = std::make_unique<internal::ZstdReader>(whole);
+    tar_stream = decoder.get();
+  }
+  internal::HashingReader tar(*tar_stream);
+
+  ArchiveFeed feed{&tar};
+  struct archive* a = archive_read_new();
+  archive_read_support_format_tar(a);
+  absl::Status status;
+  if (archive_read_open(a, &feed, nullptr, FeedRead, nullptr) != ARCHIVE_OK) {
+    status = feed.error.ok() ? absl::DataLossError(absl::StrCat("not a tar stream: ",
+                                                                archive_error_string(a)))
+                             : feed.error;
+  }
+  std::vector<char> data(256 << 10);
+  while (status.ok()) {
+    struct archive_entry* ae = nullptr;
+    int r = archive_read_next_header(a, &ae);
+    if (r == ARCHIVE_EOF) break;
+    if (r < ARCHIVE_WARN) {
+      status = !feed.error.ok() ? feed.error
+                                : absl::DataLossError(absl::StrCat("corrupt tar stream: ",
+                                                                   archive_error_string(a)));
+      break;
+    }
+    const char* raw = archive_entry_pathname(ae);
+    if (raw == nullptr) raw = "";
+    absl::StatusOr<std::string> path = NormaliseName(raw);
+    if (!path.ok()) {
+      status = path.status();
+      break;
+    }
+    if (path->empty()) continue;  // the root directory itself
+    absl::string_view base = absl::string_view(*path).substr(path->rfind('/') + 1);
+    absl::string_view dir = absl::string_view(*path).substr(0, path->rfind('/'));
+    if (absl::StartsWith(base, ".wh.")) {
+      if (base == ".wh..wh..opq") {
+        out.opaque_dirs.emplace_back(dir.empty() ? "/" : std::string(dir));
+      } else {
+        out.whiteouts.push_back(absl::StrCat(dir, "/", base.substr(4)));
+      }
+      continue;
+    }
+    LayerEntry le;
+    le.file.path = std::move(*path);
+    le.file.mode = static_cast<uint32_t>(archive_entry_perm(ae)) & 07777;
+    if (const char* hl = archive_entry_hardlink(ae); hl != nullptr) {
+      absl::StatusOr<std::string> target = NormaliseName(hl);
+      if (!target.ok()) {
+        status = target.status();
+        break;
+      }
+      le.hardlink = std::move(*target);
+      out.entries.push_back(std::move(le));
+      continue;
+    }
+    switch (archive_entry_filetype(ae)) {
+      case AE_IFREG: {
+        le.file.type = FileType::kFile;
+        StreamHasher h;
+        uint64_t size = 0;
+        for (;;) {
+          la_ssize_t n = archive_read_data(a, data.data(), data.size());
+          if (n < 0) {
+            status = !feed.error.ok()
+                         ? feed.error
+                         : absl::DataLossError(absl::StrCat("reading ", le.file.path, ": ",
+                                                            archive_error_string(a)));
+            break;
+          }
+          if (n == 0) break;
+          h.Update(data.data(), static_cast<size_t>(n));
+          size += static_cast<uint64_t>(n);
+        }
+        le.file.size = size;
+        le.file.digest = h.Finish();
+        break;
+      }
+      case AE_IFDIR:
+        le.file.type = FileType::kDir;
+        break;
+      case AE_IFLNK: {
+        le.file.type = FileType::kSymlink;
+        const char* t = archive_entry_symlink(ae);
+        le.file.target = t != nullptr ? t : "";
+        le.file.size = le.file.target.size();
+        le.file.digest = HashBytes(le.file.target);
+        break;
+      }
+      default:
+        continue;  // devices and FIFOs: not files a build context can hold
+    }
+    if (!status.ok()) break;
+    out.entries.push_back(std::move(le));
+  }
+  archive_read_free(a);
+  if (!status.ok()) return fail(status);
+  // Read what follows the end-of-archive blocks too: the diff_id and the blob digest cover
+  // every byte.
+  if (absl::Status s = internal::Drain(tar); !s.ok()) return fail(s);
+  if (absl::Status s = internal::Drain(whole); !s.ok()) return fail(s);
+  out.diff_id = tar.Digest();
+  out.tar_bytes = tar.bytes();
+  out.blob_digest = stored.Digest();
+  out.stored_bytes = stored.bytes();
+  return out;
+}
+
+namespace {
+
+// Erases `dir`'s descendants (not `dir` itself).
+void EraseBelow(std::map<std::string, ViewEntry>& view, const std::string& dir) {
+  std::string lo = dir == "/" ? "/" : absl::StrCat(dir, "/");
+  std::string hi = dir == "/" ? "0" : absl::StrCat(dir, "0");  // '0' follows '/'
+  view.erase(view.lower_bound(lo), view.lower_bound(hi));
+}
+
+void AddParents(std::map<std::string, ViewEntry>& view, const std::string& path, int layer) {
+  size_t pos = path.rfind('/');
+  while (pos != std::string::npos && pos > 0) {
+    std::string parent = path.substr(0, pos);
+    auto it = view.find(parent);
+    if (it != view.end() && it->second.file.type == FileType::kDir) return;
+    ViewEntry dir;
+    dir.file.path = parent;
+    dir.file.type = FileType::kDir;
+    dir.file.mode = 0755;
+    dir.layer = layer;
+    if (it != view.end()) EraseBelow(view, parent);
+    view[parent] = std::move(dir);
+    pos = parent.rfind('/');
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::map<std::string, ViewEntry>> ApplyLayers(const std::vector<LayerContents>& layers) {
+  std::map<std::string, ViewEntry> view;
+  for (size_t li = 0; li < layers.size(); ++li) {
+    const LayerContents& layer = layers[li];
+    const int index = static_cast<int>(li);
+    // Whiteouts and opaque markers hide lower layers only, wherever they stand in the tar:
+    // apply them before any entry of this layer.
+    for (const std::string& dir : layer.opaque_dirs) EraseBelow(view, dir);
+    for (const std::string& gone : layer.whiteouts) {
+      view.erase(gone);
+      EraseBelow(view, gone);
+    }
+    for (const LayerEntry& le : layer.entries) {
+      ViewEntry ve;
+      ve.layer = index;
+      ve.file = le.file;
+      if (!le.hardlink.empty()) {
+        auto target = view.find(le.hardlink);
+        if (target == view.end() || target->second.file.type != FileType::kFile) {
+          return absl::InvalidArgumentError(absl::StrCat("layer ", index, ": hard link ", le.file.path,
+                                                         " names ", le.hardlink,
+                                                         ", which is not a file"));
+        }
+        ve.file.type = FileType::kFile;
+        ve.file.mode = target->second.file.mode;
+        ve.file.size = target->second.file.size;
+        ve.file.digest = target->second.file.digest;
+      }
+      auto it = view.find(le.file.path);
+      if (it != view.end() && it->second.file.type == FileType::kDir &&
+          ve.file.type != FileType::kDir) {
+        EraseBelow(view, le.file.path);  // a file over a directory replaces its subtree
+      }
+      AddParents(view, le.file.path, index);
+      view[le.file.path] = std::move(ve);
+    }
+  }
+  return view;
+}
+
+}  // namespace stalecheck

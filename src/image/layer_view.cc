@@ -1,0 +1,94 @@
+#include "absl/strings/string_view.h"
+#include "absl/strings/str_cat.h"
+#include "src/image/internal.h"
+#include "stalecheck/image.h"
+
+namespace stalecheck::internal {
+
+absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text, absl::string_view what) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(what, ": malformed JSON"));
+  return j;
+}
+
+namespace {
+
+std::optional<std::string> OptString(const nlohmann::json& j, const char* key) {
+  if (!j.is_object()) return std::nullopt;
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
+
+}  // namespace
+
+absl::StatusOr<ImageView> AssembleImage(std::string transport, std::string ref,
+                                        absl::string_view config_bytes,
+                                        std::vector<LayerContents> layers,
+                                        std::vector<std::string> layer_digests) {
+  ImageView view;
+  view.transport = std::move(transport);
+  view.ref = std::move(ref);
+  absl::StatusOr<nlohmann::json> config = ParseJson(config_bytes, "image config");
+  if (!config.ok()) return config.status();
+  if (!config->is_object()) return absl::InvalidArgumentError("image config: not a JSON object");
+  view.image_id = Sha256Of(config_bytes);
+  view.config = std::move(*config);
+
+  // Each layer must be the one the config names: its uncompressed tar hashes to the diff_id.
+  const nlohmann::json* diff_ids = nullptr;
+  if (auto rf = view.config.find("rootfs"); rf != view.config.end() && rf->is_object()) {
+    if (auto d = rf->find("diff_ids"); d != rf->end() && d->is_array()) diff_ids = &*d;
+  }
+  if (diff_ids == nullptr) return absl::InvalidArgumentError("image config: no rootfs.diff_ids");
+  if (diff_ids->size() != layers.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("image config lists ", diff_ids->size(),
+                                                   " layers, the manifest ", layers.size()));
+  }
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const nlohmann::json& want = (*diff_ids)[i];
+    if (!want.is_string() || want.get<std::string>() != layers[i].diff_id) {
+      return absl::DataLossError(absl::StrCat("layer ", i, ": diff_id mismatch: the config says ",
+                                              want.is_string() ? want.get<std::string>() : "?",
+                                              ", the layer's tar hashes to ", layers[i].diff_id));
+    }
+    if (i < layer_digests.size() && !layer_digests[i].empty() &&
+        layer_digests[i] != layers[i].blob_digest) {
+      return absl::DataLossError(absl::StrCat("layer ", i, ": digest mismatch: expected ",
+                                              layer_digests[i], ", the blob hashes to ",
+                                              layers[i].blob_digest));
+    }
+    LayerInfo info;
+    info.index = static_cast<int>(i);
+    info.digest = layers[i].blob_digest;
+    info.diff_id = layers[i].diff_id;
+    info.compression = CompressionName(layers[i].compression);
+    info.entries = layers[i].entries.size() + layers[i].whiteouts.size() + layers[i].opaque_dirs.size();
+    view.layers.push_back(std::move(info));
+  }
+
+  // History entries that made a layer take the next layer, in order.
+  if (auto h = view.config.find("history"); h != view.config.end() && h->is_array()) {
+    size_t next = 0;
+    for (const nlohmann::json& entry : *h) {
+      bool empty = false;
+      if (entry.is_object()) {
+        auto e = entry.find("empty_layer");
+        empty = e != entry.end() && e->is_boolean() && e->get<bool>();
+      }
+      if (empty) continue;
+      if (next >= view.layers.size()) break;
+      LayerInfo& info = view.layers[next++];
+      info.created_by = OptString(entry, "created_by");
+      info.created = OptString(entry, "created");
+      info.comment = OptString(entry, "comment");
+    }
+  }
+
+  absl::StatusOr<std::map<std::string, ViewEntry>> files = ApplyLayers(layers);
+  if (!files.ok()) return files.status();
+  view.files = std::move(*files);
+  return view;
+}
+
+}  // namespace stalecheck::internal

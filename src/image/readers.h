@@ -1,0 +1,17 @@
+#pragma once
+// The readers behind ReadImage, one per transport.
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "stalecheck/image.h"
+
+namespace stalecheck::internal {
+
+absl::StatusOr<ImageView> ReadDockerArchive(const std::string& path, const std::string& tag);
+absl::StatusOr<ImageView> ReadOciLayout(const std::string& dir, const std::string& tag,
+                                        const std::string& platform, int jobs);
+absl::StatusOr<ImageView> ReadFlatTar(const std::string& path);
+absl::StatusOr<ImageView> ReadRootfs(const std::string& dir, int jobs);
+
+}  // namespace stalecheck::internal

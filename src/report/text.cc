@@ -1,0 +1,66 @@
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "stalecheck/report.h"
+#include "stalecheck/util.h"
+
+namespace stalecheck {
+
+std::string HumanSize(uint64_t bytes) {
+  if (bytes < 1024) return absl::StrCat(bytes, "B");
+  const char* units[] = {"K", "M", "G", "T"};
+  double v = static_cast<double>(bytes);
+  int u = -1;
+  while (v >= 1024 && u < 3) {
+    v /= 1024;
+    ++u;
+  }
+  return v < 10 ? absl::StrFormat("%.1f%s", v, units[u]) : absl::StrFormat("%.0f%s", v, units[u]);
+}
+
+std::string FingerprintText(const Context& ctx) {
+  std::string out;
+  size_t files = 0, dirs = 0, links = 0;
+  for (const FileEntry& e : ctx.entries) {
+    std::string digest = e.type == FileType::kDir ? "-" : e.digest.ToString();
+    std::string size = e.type == FileType::kDir ? "-" : absl::StrCat(e.size);
+    absl::StrAppendFormat(&out, "%-7s %s %10s  %-39s  %s", FileTypeName(e.type), FormatMode(e.mode),
+                          size, digest, e.path);
+    if (e.type == FileType::kSymlink) absl::StrAppend(&out, " -> ", e.target);
+    out += '\n';
+    (e.type == FileType::kFile ? files : e.type == FileType::kDir ? dirs : links)++;
+  }
+  absl::StrAppendFormat(&out, "root %s  (%d files, %d directories, %d symlinks; %s%s)\n",
+                        ctx.root.Hex(), files, dirs, links, ctx.source,
+                        ctx.ignore_file.empty() ? ", no ignore file"
+                                                : absl::StrCat(", ignore file ", ctx.ignore_file));
+  return out;
+}
+
+std::string InspectText(const ImageView& view) {
+  std::string out;
+  absl::StrAppendFormat(&out, "%s:%s", view.transport, view.ref);
+  if (view.image_id) absl::StrAppend(&out, "  image ", *view.image_id);
+  out += "\n\nLAYER  DIGEST               ENTRIES  CREATED BY\n";
+  for (const LayerInfo& l : view.layers) {
+    std::string digest = l.digest.empty() ? "-" : l.digest.substr(0, std::min<size_t>(l.digest.size(), 19));
+    absl::StrAppendFormat(&out, "%5d  %-19s  %7d  %s\n", l.index, digest, l.entries,
+                          l.created_by.value_or("-"));
+  }
+  out += "\nTYPE     MODE   SIZE  LAYER  PATH\n";
+  uint64_t total = 0;
+  for (const auto& [path, ve] : view.files) {
+    const FileEntry& e = ve.file;
+    std::string size = e.type == FileType::kFile ? HumanSize(e.size) : "-";
+    absl::StrAppendFormat(&out, "%-7s  %s  %5s  %5d  %s", FileTypeName(e.type), FormatMode(e.mode), size,
+                          ve.layer, path);
+    if (e.type == FileType::kSymlink) absl::StrAppend(&out, " -> ", e.target);
+    out += '\n';
+    if (e.type == FileType::kFile) total += e.size;
+  }
+  absl::StrAppendFormat(&out, "%d paths, %s in files\n", view.files.size(), HumanSize(total));
+  return out;
+}
+
+}  // namespace stalecheck

@@ -1,0 +1,50 @@
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "stalecheck/util.h"
+
+namespace stalecheck {
+
+std::string CleanPath(absl::string_view path) {
+  if (path.empty()) return ".";
+  const bool rooted = path.front() == '/';
+  std::vector<absl::string_view> parts;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t j = path.find('/', i);
+    if (j == absl::string_view::npos) j = path.size();
+    absl::string_view elem = path.substr(i, j - i);
+    i = j + 1;
+    if (elem.empty() || elem == ".") continue;
+    if (elem == "..") {
+      if (!parts.empty() && parts.back() != "..") {
+        parts.pop_back();
+      } else if (!rooted) {
+        parts.push_back(elem);
+      }
+      continue;
+    }
+    parts.push_back(elem);
+  }
+  std::string out = rooted ? "/" : "";
+  for (size_t k = 0; k < parts.size(); ++k) {
+    if (k > 0) out += '/';
+    out.append(parts[k].data(), parts[k].size());
+  }
+  if (out.empty()) return ".";
+  return out;
+}
+
+std::string JoinPath(absl::string_view base, absl::string_view rel) {
+  if (base.empty() || base == ".") return std::string(rel);
+  if (rel.empty()) return std::string(base);
+  if (base.back() == '/') return absl::StrCat(base, rel);
+  return absl::StrCat(base, "/", rel);
+}
+
+std::string FormatMode(uint32_t mode) { return absl::StrFormat("%04o", mode & 07777); }
+
+}  // namespace stalecheck

@@ -1,0 +1,204 @@
+#include "absl/strings/string_view.h"
+#include "stalecheck/walk.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "stalecheck/util.h"
+
+namespace stalecheck {
+
+const char* FileTypeName(FileType type) {
+  switch (type) {
+    case FileType::kFile:
+      return "file";
+    case FileType::kDir:
+      return "dir";
+    case FileType::kSymlink:
+      return "symlink";
+  }
+  return "file";
+}
+
+namespace {
+
+// A shared queue of directories still to read. Workers take a directory, read it, and add
+// the subdirectories they find; the walk ends when the queue is empty and nobody is busy.
+class DirQueue {
+ public:
+  void Push(std::string dir) {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(std::move(dir));
+    cv_.notify_one();
+  }
+
+  // Blocks for the next directory; false when the walk is over (or failed).
+  bool Pop(std::string* dir) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !queue_.empty() || busy_ == 0 || failed_; });
+    if (failed_ || queue_.empty()) return false;
+    *dir = std::move(queue_.front());
+    queue_.pop_front();
+    ++busy_;
+    return true;
+  }
+
+  void Done() {
+    std::lock_guard<std::mutex> lock(mu_);
+    --busy_;
+    if (busy_ == 0 && queue_.empty()) cv_.notify_all();
+  }
+
+  void Fail(absl::Status st) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!failed_) error_ = std::move(st);
+    failed_ = true;
+    cv_.notify_all();
+  }
+
+  absl::Status error() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return error_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> queue_;
+  int busy_ = 0;
+  bool failed_ = false;
+  absl::Status error_;
+};
+
+absl::Status ReadDir(const std::string& root, const std::string& rel, const IgnoreMatcher& ignore,
+                     DirQueue& queue, std::vector<FileEntry>& out) {
+  std::string abs = rel.empty() ? root : JoinPath(root, rel);
+  int fd = ::open(abs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("reading directory ", abs));
+  DIR* dir = ::fdopendir(fd);
+  if (dir == nullptr) {
+    int err = errno;
+    ::close(fd);
+    return ErrnoStatus(err, absl::StrCat("reading directory ", abs));
+  }
+  absl::Status status;
+  for (;;) {
+    errno = 0;
+    struct dirent* de = ::readdir(dir);
+    if (de == nullptr) {
+      if (errno != 0) status = ErrnoStatus(errno, absl::StrCat("reading directory ", abs));
+      break;
+    }
+    absl::string_view name = de->d_name;
+    if (name == "." || name == "..") continue;
+    struct stat st;
+    if (::fstatat(::dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;  // removed while we walk
+      status = ErrnoStatus(errno, absl::StrCat("reading ", JoinPath(abs, name)));
+      break;
+    }
+    FileEntry e;
+    if (S_ISREG(st.st_mode)) {
+      e.type = FileType::kFile;
+    } else if (S_ISDIR(st.st_mode)) {
+      e.type = FileType::kDir;
+    } else if (S_ISLNK(st.st_mode)) {
+      e.type = FileType::kSymlink;
+    } else {
+      continue;  // FIFO, socket, device: the engine does not send them.
+    }
+    e.path = JoinPath(rel, name);
+    if (ignore.Excluded(e.path) &&
+        !(e.type == FileType::kDir && ignore.WalkExcludedDir(e.path))) {
+      continue;
+    }
+    e.mode = st.st_mode & 07777;
+    if (e.type == FileType::kFile) {
+      e.size = static_cast<uint64_t>(st.st_size);
+    } else if (e.type == FileType::kSymlink) {
+      std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
+      ssize_t n = ::readlinkat(::dirfd(dir), de->d_name, target.data(), target.size());
+      if (n < 0) {
+        status = ErrnoStatus(errno, absl::StrCat("reading link ", JoinPath(abs, name)));
+        break;
+      }
+      target.resize(static_cast<size_t>(n));
+      e.size = target.size();
+      e.digest = HashBytes(target);
+      e.target = std::move(target);
+    } else {
+      queue.Push(e.path);
+    }
+    out.push_back(std::move(e));
+  }
+  ::closedir(dir);
+  return status;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<FileEntry>> WalkTree(const std::string& root, const IgnoreMatcher& ignore,
+                                                int jobs) {
+  struct stat st;
+  if (::stat(root.c_str(), &st) != 0) return ErrnoStatus(errno, root);
+  if (!S_ISDIR(st.st_mode)) return absl::InvalidArgumentError(absl::StrCat(root, ": not a directory"));
+
+  DirQueue queue;
+  queue.Push("");
+  int nthreads = ResolveJobs(jobs);
+  std::vector<std::vector<FileEntry>> results(static_cast<size_t>(nthreads));
+  auto worker = [&](size_t slot) {
+    std::string dir;
+    while (queue.Pop(&dir)) {
+      absl::Status st = ReadDir(root, dir, ignore, queue, results[slot]);
+      if (!st.ok()) queue.Fail(std::move(st));
+      queue.Done();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 1; t < nthreads; ++t) threads.emplace_back(worker, static_cast<size_t>(t));
+  worker(0);
+  for (auto& t : threads) t.join();
+  if (absl::Status st = queue.error(); !st.ok()) return st;
+
+  size_t total = 0;
+  for (const auto& r : results) total += r.size();
+  std::vector<FileEntry> entries;
+  entries.reserve(total);
+  for (auto& r : results) {
+    std::move(r.begin(), r.end(), std::back_inserter(entries));
+  }
+  std::sort(entries.begin(), entries.end(),
+            [](const FileEntry& a, const FileEntry& b) { return a.path < b.path; });
+  return entries;
+}
+
+absl::Status HashFiles(const std::string& root, std::vector<FileEntry>& entries, int jobs) {
+  // Largest files first, so one big file does not finish alone at the end.
+  std::vector<size_t> order;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (entries[i].type == FileType::kFile) order.push_back(i);
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return entries[a].size > entries[b].size; });
+  return ParallelFor(order.size(), jobs, [&](size_t k) -> absl::Status {
+    FileEntry& e = entries[order[k]];
+    std::string abs = JoinPath(root, e.path);
+    absl::StatusOr<Digest128> d = HashFile(abs);
+    if (!d.ok()) return d.status();
+    e.digest = *d;
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace stalecheck
