@@ -169,11 +169,13 @@ absl::StatusOr<size_t> ZstdReader::Read(char* buf, size_t cap) {
       input_ = {inbuf_.data(), *n, 0};
     }
     ZSTD_outBuffer out{buf, cap, 0};
+    size_t before = input_.pos;
     size_t ret = ZSTD_decompressStream(ds_, &out, &input_);
     if (ZSTD_isError(ret)) {
       return absl::DataLossError(absl::StrCat("corrupt zstd stream: ", ZSTD_getErrorName(ret)));
     }
-    last_ret_ = ret;
+    // A call with nothing to do answers for a next frame; only progress updates the state.
+    if (out.pos > 0 || input_.pos > before) last_ret_ = ret;
     if (out.pos > 0) return out.pos;
     if (in_eof_ && input_.pos == input_.size) {
       if (last_ret_ != 0) return absl::DataLossError("truncated zstd stream");

@@ -1,0 +1,89 @@
+#pragma once
+// Small helpers for the unit tests: scratch directories and in-memory tar layers.
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace stalecheck::testing {
+
+/// A scratch directory removed at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "stalecheck-test-XXXXXX").string();
+    path_ = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
+  void Write(const std::string& rel, const std::string& data) const {
+    auto p = std::filesystem::path(path_) / rel;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << data;
+  }
+
+ private:
+  std::string path_;
+};
+
+/// One member of a test tar.
+struct TarMember {
+  std::string name;
+  char type = 'f';  // f file, d dir, l symlink, h hard link, p fifo
+  std::string data;  // file bytes, or link target
+  int mode = 0644;
+};
+
+/// Writes a tar (optionally "gzip" or "zstd" compressed) into memory.
+inline std::string MakeTar(const std::vector<TarMember>& members, const std::string& filter = "") {
+  struct archive* a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  if (filter == "gzip") archive_write_add_filter_gzip(a);
+  if (filter == "zstd") archive_write_add_filter_zstd(a);
+  archive_write_set_bytes_in_last_block(a, 1);
+  std::vector<char> buf(4 << 20);
+  size_t used = 0;
+  archive_write_open_memory(a, buf.data(), buf.size(), &used);
+  for (const TarMember& m : members) {
+    struct archive_entry* e = archive_entry_new();
+    archive_entry_set_pathname(e, m.name.c_str());
+    archive_entry_set_perm(e, static_cast<mode_t>(m.mode));
+    switch (m.type) {
+      case 'd':
+        archive_entry_set_filetype(e, AE_IFDIR);
+        break;
+      case 'l':
+        archive_entry_set_filetype(e, AE_IFLNK);
+        archive_entry_set_symlink(e, m.data.c_str());
+        break;
+      case 'h':
+        archive_entry_set_filetype(e, AE_IFREG);
+        archive_entry_set_hardlink(e, m.data.c_str());
+        break;
+      case 'p':
+        archive_entry_set_filetype(e, AE_IFIFO);
+        break;
+      default:
+        archive_entry_set_filetype(e, AE_IFREG);
+        archive_entry_set_size(e, static_cast<la_int64_t>(m.data.size()));
+    }
+    archive_write_header(a, e);
+    if (m.type == 'f') archive_write_data(a, m.data.data(), m.data.size());
+    archive_entry_free(e);
+  }
+  archive_write_close(a);
+  archive_write_free(a);
+  return std::string(buf.data(), used);
+}
+
+/// Runs a shell command; true when it exits 0.
+inline bool Sh(const std::string& cmd) { return std::system(cmd.c_str()) == 0; }
+
+}  // namespace stalecheck::testing
