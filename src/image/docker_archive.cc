@@ -54,6 +54,7 @@ absl::StatusOr<ImageView> ReadDockerArchive(const std::string& path, const std::
   absl::flat_hash_map<std::string, LayerContents> layers;
   absl::flat_hash_map<std::string, std::string> links;  // member -> member it points to
   size_t small_total = 0;
+  size_t members = 0;
 
   struct archive* a = archive_read_new();
   archive_read_support_filter_all(a);
@@ -67,9 +68,12 @@ absl::StatusOr<ImageView> ReadDockerArchive(const std::string& path, const std::
     int r = archive_read_next_header(a, &ae);
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN) {
-      status = absl::DataLossError(archive_error_string(a));
+      status = members == 0 ? absl::InvalidArgumentError(absl::StrCat(
+                                  "not a docker save archive: ", archive_error_string(a)))
+                            : absl::DataLossError(archive_error_string(a));
       break;
     }
+    ++members;
     std::string name = MemberName(archive_entry_pathname(ae));
     if (archive_entry_filetype(ae) == AE_IFLNK) {
       // Identical layers are stored once; the others point at it ("../<id>/layer.tar").

@@ -81,7 +81,7 @@ absl::StatusOr<ImageView> ReadImage(const TargetName& target, const ReadOptions&
     view = internal::ReadRootfs(target.ref, options.jobs);
   } else {
     return absl::UnimplementedError(absl::StrCat(
-        target.transport, ": targets are not readable yet; save the image first "
+        target.transport, ":", target.ref, ": this transport is not readable yet; save the image first "
                           "(docker save -o app.tar IMAGE) and name docker-archive:app.tar"));
   }
   if (!view.ok()) {
