@@ -61,7 +61,8 @@ absl::StatusOr<ImageView> ReadDockerArchive(const std::string& path, const std::
   archive_read_support_format_tar(a);
   absl::Status status;
   if (archive_read_open_filename(a, path.c_str(), 1 << 20) != ARCHIVE_OK) {
-    status = absl::InvalidArgumentError(archive_error_string(a));
+    status = absl::InvalidArgumentError(
+        absl::StrCat("not a docker save archive: ", archive_error_string(a)));
   }
   while (status.ok()) {
     struct archive_entry* ae = nullptr;
