@@ -1,0 +1,158 @@
+"""Helpers for the end-to-end tests: the real engine, and an independent reading of images.
+
+Nothing here shares code with stalecheck: layers are applied again with Python's tarfile, and
+digests come from the `xxh128sum` tool, so the tests hold stalecheck against another reading.
+"""
+import json
+import posixpath
+import os
+import subprocess
+import tarfile
+import tempfile
+import io
+import unittest
+
+DOCKER = "/usr/bin/docker"
+STALECHECK = os.environ.get("STALECHECK", os.path.join(os.path.dirname(__file__), "../../build/stalecheck"))
+FIXTURES = os.environ.get("STALECHECK_FIXTURES", os.path.join(os.path.dirname(__file__), "../../fixtures"))
+ENV = dict(os.environ, DOCKER_BUILDKIT="1", PATH="/usr/bin:" + os.environ.get("PATH", ""))
+
+
+def require_engine(test: unittest.TestCase):
+    """Fails (under CI=true) or skips (elsewhere) when the engine does not answer."""
+    ok = subprocess.run([DOCKER, "version"], env=ENV, capture_output=True).returncode == 0
+    if ok:
+        return
+    if os.environ.get("CI") == "true":
+        test.fail("the Docker engine does not answer; CI must start it (scripts/engine.sh start)")
+    test.skipTest("no Docker engine here")
+
+
+def run(*args, check=True, input=None):
+    return subprocess.run(list(args), env=ENV, capture_output=True, check=check, input=input)
+
+
+def stalecheck(*args, input=None):
+    """Runs stalecheck; returns (exit code, stdout text, stderr text)."""
+    p = subprocess.run([STALECHECK, *args], env=ENV, capture_output=True, input=input)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def base_image():
+    run(os.path.join(FIXTURES, "make-base.sh"))
+    return "stalecheck-busybox:1"
+
+
+def build(context, *extra, dockerfile=None):
+    """Builds with BuildKit; returns the image id."""
+    args = [DOCKER, "build", "-q"]
+    if dockerfile:
+        args += ["-f", dockerfile]
+    p = run(*args, *extra, context)
+    return p.stdout.decode().strip()
+
+
+def save(image, path):
+    run(DOCKER, "save", "-o", path, image)
+
+
+def xxh128(data: bytes) -> str:
+    out = subprocess.run(["xxh128sum", "-"], input=data, capture_output=True, check=True).stdout
+    return "xxh128:" + out.split()[0].decode()
+
+
+def write_tree(root, files):
+    """files: {relative path: bytes | str}; directories end with '/'."""
+    for rel, data in files.items():
+        p = os.path.join(root, rel)
+        if rel.endswith("/"):
+            os.makedirs(p, exist_ok=True)
+            continue
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+
+
+def norm(name):
+    """A member name as an absolute path; "" for the root."""
+    path = posixpath.normpath("/" + name)
+    return "" if path == "/" else path
+
+
+def _decompress(blob: bytes) -> bytes:
+    if blob[:2] == b"\x1f\x8b":
+        import gzip
+        return gzip.decompress(blob)
+    if blob[:4] == b"\x28\xb5\x2f\xfd":
+        return subprocess.run(["zstd", "-dc"], input=blob, capture_output=True, check=True).stdout
+    return blob
+
+
+def apply_layers(layer_blobs):
+    """The final filesystem of layers (bytes, any compression), by the OCI rules.
+
+    Returns {path: {"type", "mode", "size", "digest", "target", "layer"}}.
+    """
+    view = {}
+    for index, blob in enumerate(layer_blobs):
+        tf = tarfile.open(fileobj=io.BytesIO(_decompress(blob)), mode="r:")
+        members = tf.getmembers()
+        for m in members:
+            path = norm(m.name)
+            base = path.rsplit("/", 1)[-1]
+            parent = path.rsplit("/", 1)[0]
+            if base == ".wh..wh..opq":
+                for k in [k for k in view if k.startswith(parent + "/")]:
+                    del view[k]
+            elif base.startswith(".wh."):
+                gone = parent + "/" + base[4:]
+                for k in [k for k in view if k == gone or k.startswith(gone + "/")]:
+                    del view[k]
+        for m in members:
+            path = norm(m.name)
+            if not path or path.rsplit("/", 1)[-1].startswith(".wh."):
+                continue
+            entry = {"mode": "%04o" % (m.mode & 0o7777), "target": None, "layer": index}
+            if m.islnk():
+                entry.update({k: view[norm(m.linkname)][k] for k in ("type", "size", "digest", "mode")})
+            elif m.isdir():
+                entry.update(type="dir", size=0, digest=None)
+            elif m.issym():
+                entry.update(type="symlink", size=len(m.linkname.encode()), digest=xxh128(m.linkname.encode()),
+                             target=m.linkname)
+            elif m.isfile():
+                data = tf.extractfile(m).read()
+                entry.update(type="file", size=len(data), digest=xxh128(data))
+            else:
+                continue
+            if path in view and view[path]["type"] == "dir" and entry["type"] != "dir":
+                for k in [k for k in view if k.startswith(path + "/")]:
+                    del view[k]
+            view[path] = entry
+    return view
+
+
+def archive_layers(path):
+    """The layer blobs of a `docker save` tar, in manifest order."""
+    with tarfile.open(path, "r:*") as tf:
+        manifest = json.load(tf.extractfile("manifest.json"))[0]
+        return [tf.extractfile(name).read() for name in manifest["Layers"]]
+
+
+def oci_layers(layout, tag=None):
+    index = json.load(open(os.path.join(layout, "index.json")))
+    desc = index["manifests"][0]
+    if tag:
+        desc = [m for m in index["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"] == tag][0]
+    blob = lambda d: open(os.path.join(layout, "blobs", *d.split(":")), "rb").read()
+    manifest = json.loads(blob(desc["digest"]))
+    return [blob(l["digest"]) for l in manifest["layers"]]
+
+
+class TempDir:
+    def __enter__(self):
+        self._t = tempfile.TemporaryDirectory(prefix="stalecheck-e2e-")
+        return self._t.name
+
+    def __exit__(self, *exc):
+        self._t.cleanup()

@@ -1,0 +1,125 @@
+"""fingerprint lists exactly what the engine copies with `COPY . /ctx/`.
+
+Each scenario builds FROM scratch with BuildKit, saves the image, reads /ctx from the layer
+with Python's tarfile, and compares paths, types, modes, symlink targets and digests with
+`stalecheck fingerprint --format json`.
+"""
+import json
+import os
+import unittest
+
+import engine
+
+FILES = {
+    "README.md": "readme", "README-secret.md": "secret", "docs/a.md": "a", "x/y/a.md": "deep",
+    "foo/bar.txt": "bar", "a/foo": "afoo", "a/b/foo/x": "abfoox", "a/b/foo/keep": "keep", "xfoo/z": "z",
+    "food": "food", "temp.txt": "t", "tempa": "ta", "x/temp.txt": "xt", "a.txt": "a", "!.txt": "bang",
+    "b.txt": "b", "*.txt": "star", "# x": "hash", "dir/sub/x": "dsx", "dir/other": "do", "dir/a.keep": "k",
+    "keep.txt": "kt", "p/a/x": "pax", "a+b": "plus", "aab": "aab", "x|y": "bar", "c{2}": "brace",
+    "cc": "cc", "main.py": "print(1)\n", "src/app/main.py": "v1", "src/app/__pycache__/main.cpython-311.pyc": "pyc",
+    "node_modules/m/index.js": "js", "empty/": None,
+}
+
+CASES = [
+    ("nothing ignored", ""),
+    ("a name excludes its subtree, anchored at the root", "foo\n"),
+    ("leading slash, trailing slash and dot segments are cleaned", "/foo/\n./x/../docs\n"),
+    ("'*' does not cross '/'", "*.md\n*/temp*\n"),
+    ("'**' spans directories", "**/*.md\n**/__pycache__\n"),
+    ("'**/foo' tests the ancestor as deep as the pattern", "**/foo\n!a/b/foo/keep\n"),
+    ("'foo/**' keeps the empty directory", "foo/**\nnode_modules/**\n"),
+    ("'foo**' and '?'", "foo**\ntemp?\n"),
+    ("character classes and escapes", "[!a].txt\n\\*.txt\n # x\n"),
+    ("regular-expression characters keep their meaning", "a+b\nx|y\nc{2}\n"),
+    ("last match wins", "*.md\n!README*.md\nREADME-secret.md\n"),
+    ("an exception before the pattern loses", "!keep.txt\n*\n"),
+    ("an exception below an excluded directory", "dir\n!dir/sub\n"),
+    ("a wildcard exception not written below the directory", "*\n!*/keep\n"),
+    ("a wildcard exception written below the directory", "dir\n!dir/*.keep\n"),
+    ("an exception that matches nothing sends the directory", "dir\n!dir/nothing\n"),
+    ("an exception for a parent re-includes a child", "a/b\n!a\n"),
+    ("the Dockerfile and .dockerignore can be excluded", "Dockerfile\n.dockerignore\n"),
+    ("comments, blank lines, CRLF and a BOM", "\ufeff# comment\r\n\r\n  *.md  \r\n"),
+    ("the middle '**'", "**/a/**\nsrc/**/main.py\n"),
+]
+
+
+def image_files(archive):
+    """What the single COPY layer put under /ctx, as fingerprint writes it."""
+    view = engine.apply_layers(engine.archive_layers(archive))
+    out = {}
+    for path, e in view.items():
+        if not path.startswith("/ctx/"):
+            continue
+        out[path[len("/ctx/"):]] = (e["type"], e["mode"], e["digest"], e["target"])
+    return out
+
+
+def fingerprint_files(context, *extra):
+    code, out, err = engine.stalecheck("fingerprint", "--format", "json", "-C", context, *extra)
+    assert code == 0, err
+    doc = json.loads(out)
+    return {f["path"]: (f["type"], f["mode"], f["digest"], f.get("target")) for f in doc["files"]}, doc
+
+
+class FingerprintMatchesTheEngine(unittest.TestCase):
+    def setUp(self):
+        engine.require_engine(self)
+
+    def check_context(self, files, ignore, dockerfile="Dockerfile", extra_setup=None):
+        with engine.TempDir() as tmp:
+            ctx = os.path.join(tmp, "ctx")
+            engine.write_tree(ctx, {k: v for k, v in files.items() if v is not None})
+            for k, v in files.items():
+                if v is None:
+                    os.makedirs(os.path.join(ctx, k), exist_ok=True)
+            engine.write_tree(ctx, {dockerfile: "FROM scratch\nCOPY . /ctx/\n"})
+            if ignore is not None:
+                engine.write_tree(ctx, {".dockerignore": ignore})
+            if extra_setup:
+                extra_setup(ctx)
+            image = engine.build(ctx, dockerfile=os.path.join(ctx, dockerfile))
+            archive = os.path.join(tmp, "image.tar")
+            engine.save(image, archive)
+            want = image_files(archive)
+            got, doc = fingerprint_files(ctx, "-f", os.path.join(ctx, dockerfile))
+            self.assertEqual(sorted(got), sorted(want))
+            self.assertEqual(got, want)
+            return doc
+
+    def test_each_ignore_file_sends_exactly_what_fingerprint_lists(self):
+        for name, ignore in CASES:
+            with self.subTest(name):
+                self.check_context(FILES, ignore)
+
+    def test_symlinks_modes_and_special_files(self):
+        def setup(ctx):
+            os.symlink("main.py", os.path.join(ctx, "link"))
+            os.symlink("/etc/passwd", os.path.join(ctx, "abs-link"))
+            os.symlink("missing", os.path.join(ctx, "dangling"))
+            os.symlink(".", os.path.join(ctx, "loop"))
+            os.chmod(os.path.join(ctx, "run.sh"), 0o755)
+            os.chmod(os.path.join(ctx, "private"), 0o600)
+            os.mkfifo(os.path.join(ctx, "pipe"))
+
+        self.check_context({"main.py": "x", "run.sh": "#!/bin/sh\n", "private": "p"}, None, extra_setup=setup)
+
+    def test_a_dockerfile_specific_ignore_file_replaces_the_root_one(self):
+        files = {"a/f": "a", "b/f": "b", "top": "t", "sub/app.Dockerfile.dockerignore": "b\nsub\n"}
+        doc = self.check_context(files, "a\n", dockerfile="sub/app.Dockerfile")
+        self.assertTrue(doc["context"]["ignore_file"].endswith("sub/app.Dockerfile.dockerignore"))
+
+    def test_same_size_and_mtime_is_still_a_different_fingerprint(self):
+        with engine.TempDir() as tmp:
+            engine.write_tree(tmp, {"app.py": "value = 1\n"})
+            code, before, _ = engine.stalecheck("fingerprint", "--root-only", "-C", tmp)
+            st = os.stat(os.path.join(tmp, "app.py"))
+            engine.write_tree(tmp, {"app.py": "value = 2\n"})
+            os.utime(os.path.join(tmp, "app.py"), ns=(st.st_atime_ns, st.st_mtime_ns))
+            code2, after, _ = engine.stalecheck("fingerprint", "--root-only", "-C", tmp)
+            self.assertEqual((code, code2), (0, 0))
+            self.assertNotEqual(before, after)
+
+
+if __name__ == "__main__":
+    unittest.main()
