@@ -11,12 +11,12 @@
 namespace stalecheck {
 
 /// SPEC §5 `fingerprint` JSON.
-nlohmann::json FingerprintJson(const Context& ctx);
+nlohmann::ordered_json FingerprintJson(const Context& ctx);
 /// One line per entry (type, mode, size, digest, path), then the root line.
 std::string FingerprintText(const Context& ctx);
 
 /// SPEC §5 `inspect` JSON over the given view.
-nlohmann::json InspectJson(const ImageView& view);
+nlohmann::ordered_json InspectJson(const ImageView& view);
 /// The layers with their `created_by`, then the files in aligned columns.
 std::string InspectText(const ImageView& view);
 

@@ -76,7 +76,7 @@ absl::StatusOr<int> RunFingerprint(const Args& args) {
   if (!ctx.ok()) return ctx.status();
   std::string out;
   if (r->count("root-only")) {
-    out = *format == "json" ? nlohmann::json{{"schema_version", 1}, {"root", ctx->root.Hex()}}.dump() + "\n"
+    out = *format == "json" ? nlohmann::ordered_json{{"schema_version", 1}, {"root", ctx->root.Hex()}}.dump() + "\n"
                             : ctx->root.Hex() + "\n";
   } else if (*format == "json") {
     out = FingerprintJson(*ctx).dump(2) + "\n";

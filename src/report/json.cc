@@ -4,20 +4,20 @@
 namespace stalecheck {
 namespace {
 
-nlohmann::json OptJson(const std::optional<std::string>& s) {
-  return s ? nlohmann::json(*s) : nlohmann::json(nullptr);
+nlohmann::ordered_json OptJson(const std::optional<std::string>& s) {
+  return s ? nlohmann::ordered_json(*s) : nlohmann::ordered_json(nullptr);
 }
 
 }  // namespace
 
-nlohmann::json FingerprintJson(const Context& ctx) {
-  nlohmann::json files = nlohmann::json::array();
+nlohmann::ordered_json FingerprintJson(const Context& ctx) {
+  nlohmann::ordered_json files = nlohmann::ordered_json::array();
   for (const FileEntry& e : ctx.entries) {
-    nlohmann::json f = {{"path", e.path},
+    nlohmann::ordered_json f = {{"path", e.path},
                         {"type", FileTypeName(e.type)},
                         {"mode", FormatMode(e.mode)},
                         {"size", e.size}};
-    f["digest"] = e.type == FileType::kDir ? nlohmann::json(nullptr) : nlohmann::json(e.digest.ToString());
+    f["digest"] = e.type == FileType::kDir ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(e.digest.ToString());
     if (e.type == FileType::kSymlink) f["target"] = e.target;
     files.push_back(std::move(f));
   }
@@ -27,31 +27,31 @@ nlohmann::json FingerprintJson(const Context& ctx) {
            {{"path", ctx.dir},
             {"source", ctx.source},
             {"commit", OptJson(ctx.commit)},
-            {"ignore_file", ctx.ignore_file.empty() ? nlohmann::json(nullptr) : nlohmann::json(ctx.ignore_file)}}},
+            {"ignore_file", ctx.ignore_file.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(ctx.ignore_file)}}},
           {"files", std::move(files)}};
 }
 
-nlohmann::json InspectJson(const ImageView& view) {
-  nlohmann::json layers = nlohmann::json::array();
+nlohmann::ordered_json InspectJson(const ImageView& view) {
+  nlohmann::ordered_json layers = nlohmann::ordered_json::array();
   for (const LayerInfo& l : view.layers) {
     layers.push_back({{"index", l.index},
-                      {"digest", l.digest.empty() ? nlohmann::json(nullptr) : nlohmann::json(l.digest)},
-                      {"diff_id", l.diff_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(l.diff_id)},
-                      {"compression", l.compression.empty() ? nlohmann::json(nullptr) : nlohmann::json(l.compression)},
+                      {"digest", l.digest.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(l.digest)},
+                      {"diff_id", l.diff_id.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(l.diff_id)},
+                      {"compression", l.compression.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(l.compression)},
                       {"created_by", OptJson(l.created_by)},
                       {"created", OptJson(l.created)}});
   }
-  nlohmann::json files = nlohmann::json::array();
+  nlohmann::ordered_json files = nlohmann::ordered_json::array();
   for (const auto& [path, ve] : view.files) {
     const FileEntry& e = ve.file;
     files.push_back({{"path", path},
                      {"type", FileTypeName(e.type)},
                      {"mode", FormatMode(e.mode)},
                      {"size", e.size},
-                     {"digest", e.type == FileType::kDir ? nlohmann::json(nullptr)
-                                                         : nlohmann::json(e.digest.ToString())},
-                     {"target", e.type == FileType::kSymlink ? nlohmann::json(e.target)
-                                                             : nlohmann::json(nullptr)},
+                     {"digest", e.type == FileType::kDir ? nlohmann::ordered_json(nullptr)
+                                                         : nlohmann::ordered_json(e.digest.ToString())},
+                     {"target", e.type == FileType::kSymlink ? nlohmann::ordered_json(e.target)
+                                                             : nlohmann::ordered_json(nullptr)},
                      {"layer", ve.layer}});
   }
   return {{"schema_version", 1},
