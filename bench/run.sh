@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Runs stalecheck beside the tools a user would run instead, on the same data, and prints the
+# times side by side with ratios (page cache warm: every command runs once before timing).
+#
+#   bench/run.sh fingerprint TREE...   # a git repository per TREE (for --rev and git ls-files)
+#   bench/run.sh inspect ARCHIVE       # a docker save archive; OCI gzip/zstd copies are made
+#
+# Needs hyperfine, xxh128sum, b3sum, skopeo, zstd, igzip (scripts/install-deps.sh and
+# `apt-get install hyperfine`) and a build in build/.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+sc=$here/build/stalecheck
+runs=${RUNS:-5}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+# time_of NAME CMD: mean seconds over $runs runs after one warm-up.
+time_of() {
+  local name=$1; shift
+  hyperfine -N --style none --warmup 1 --runs "$runs" --export-json "$out/$name.json" "$@" >/dev/null 2>&1 ||
+    hyperfine --style none --warmup 1 --runs "$runs" --export-json "$out/$name.json" "$@" >/dev/null
+  python3 -c 'import json,sys; print("%.3f" % json.load(open(sys.argv[1]))["results"][0]["mean"])' "$out/$name.json"
+}
+
+peak_kb() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
+
+row() { printf '%-58s %8s s %8s\n' "$1" "$2" "$3"; }
+ratio() { python3 -c 'import sys; a,b=map(float,sys.argv[1:]); print("%.2fx" % (b/a) if a>0 else "-")' "$1" "$2"; }
+
+fingerprint() {
+  for tree in "$@"; do
+    files=$(git -C "$tree" ls-files | wc -l)
+    bytes=$(du -sb --exclude=.git "$tree" | cut -f1)
+    echo "== $tree: $files files, $((bytes / 1048576)) MiB"
+    fp=$(time_of fp "$sc fingerprint -C $tree --root-only")
+    fp1=$(time_of fp1 "$sc fingerprint -j 1 -C $tree --root-only")
+    rev=$(time_of rev "$sc fingerprint -C $tree --rev HEAD --root-only")
+    xxh=$(time_of xxh "sh -c 'cd $tree && git ls-files -z | xargs -0 -P2 xxh128sum >/dev/null'")
+    b3=$(time_of b3 "sh -c 'cd $tree && git ls-files -z | xargs -0 b3sum >/dev/null'")
+    sha=$(time_of sha "sh -c 'cd $tree && git ls-files -z | xargs -0 -P2 sha256sum >/dev/null'")
+    status=$(time_of status "git -C $tree status --porcelain")
+    archive=$(time_of archive "sh -c 'git -C $tree archive HEAD >/dev/null'")
+    row "stalecheck fingerprint (-j all)" "$fp" "1.00x"
+    row "stalecheck fingerprint -j 1" "$fp1" "$(ratio "$fp" "$fp1")"
+    row "git ls-files -z | xargs -0 -P2 xxh128sum" "$xxh" "$(ratio "$fp" "$xxh")"
+    row "git ls-files -z | xargs -0 b3sum" "$b3" "$(ratio "$fp" "$b3")"
+    row "git ls-files -z | xargs -0 -P2 sha256sum" "$sha" "$(ratio "$fp" "$sha")"
+    row "git status --porcelain" "$status" "$(ratio "$fp" "$status")"
+    row "stalecheck fingerprint --rev HEAD" "$rev" "1.00x"
+    row "git archive HEAD >/dev/null" "$archive" "$(ratio "$rev" "$archive")"
+    mem=$(peak_kb "$sc" fingerprint -C "$tree" --root-only)
+    memrev=$(peak_kb "$sc" fingerprint -C "$tree" --rev HEAD --root-only)
+    budget=$(( (64 * 1048576 + 300 * files) / 1024 ))
+    echo "peak RSS: worktree ${mem} KiB, --rev ${memrev} KiB; budget 64 MB + 300 B/file = ${budget} KiB"
+  done
+}
+
+inspect() {
+  local archive=$1
+  local work
+  work=$(mktemp -d)
+  skopeo copy -q docker-archive:"$archive" oci:"$work/gz":x
+  skopeo copy -q --dest-compress-format zstd docker-archive:"$archive" oci:"$work/zst":x
+  entries=$("$sc" inspect --format json "$archive" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["files"]))')
+  echo "== $archive: $(($(stat -c %s "$archive") / 1048576)) MiB, $entries paths"
+  a=$(time_of a "$sc inspect $archive --format json")
+  floor=$(time_of floor "tar -xf $archive -O")
+  extract=$(time_of extract "sh -c 'rm -rf $work/x && mkdir $work/x && tar -xf $archive -C $work/x && for l in \$(python3 -c \"import json;print(\\\" \\\".join(json.load(open(\\\"$work/x/manifest.json\\\"))[0][\\\"Layers\\\"]))\"); do mkdir -p $work/x/fs && tar -xf $work/x/\$l -C $work/x/fs; done && find $work/x/fs -type f -print0 | xargs -0 -P2 xxh128sum >/dev/null'")
+  g=$(time_of g "$sc inspect oci:$work/gz --format json")
+  gfloor=$(time_of gfloor "sh -c 'for b in $work/gz/blobs/sha256/*; do gzip -dc \$b 2>/dev/null; done >/dev/null'")
+  ig=$(time_of ig "sh -c 'for b in $work/gz/blobs/sha256/*; do igzip -dc \$b 2>/dev/null; done >/dev/null'")
+  z=$(time_of z "$sc inspect oci:$work/zst --format json")
+  zfloor=$(time_of zfloor "sh -c 'for b in $work/zst/blobs/sha256/*; do zstd -qdc \$b 2>/dev/null; done >/dev/null'")
+  row "stalecheck inspect docker-archive" "$a" "1.00x"
+  row "tar -xf ARCHIVE -O >/dev/null (floor)" "$floor" "$(ratio "$a" "$floor")"
+  row "extract every layer to disk + find | xargs xxh128sum" "$extract" "$(ratio "$a" "$extract")"
+  row "stalecheck inspect oci (gzip)" "$g" "1.00x"
+  row "gzip -dc every blob (floor)" "$gfloor" "$(ratio "$g" "$gfloor")"
+  row "igzip -dc every blob" "$ig" "$(ratio "$g" "$ig")"
+  row "stalecheck inspect oci (zstd)" "$z" "1.00x"
+  row "zstd -dc every blob (floor)" "$zfloor" "$(ratio "$z" "$zfloor")"
+  echo "peak RSS: docker-archive $(peak_kb "$sc" inspect "$archive") KiB, oci gzip $(peak_kb "$sc" inspect oci:"$work/gz") KiB; budget 64 MB + 300 B/entry = $(( (64 * 1048576 + 300 * entries) / 1024 )) KiB"
+  rm -rf "$work"
+}
+
+cmd=${1:-}; shift || true
+case "$cmd" in
+  fingerprint) fingerprint "$@" ;;
+  inspect) inspect "$@" ;;
+  *) echo "usage: $0 fingerprint TREE... | inspect ARCHIVE" >&2; exit 2 ;;
+esac
