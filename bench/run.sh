@@ -17,8 +17,8 @@ trap 'rm -rf "$out"' EXIT
 # time_of NAME CMD: mean seconds over $runs runs after one warm-up.
 time_of() {
   local name=$1; shift
-  hyperfine -N --style none --warmup 1 --runs "$runs" --export-json "$out/$name.json" "$@" >/dev/null 2>&1 ||
-    hyperfine --style none --warmup 1 --runs "$runs" --export-json "$out/$name.json" "$@" >/dev/null
+  hyperfine -i -N --style none --warmup 1 --runs "$runs" --export-json "$out/$name.json" "$@" >/dev/null 2>&1 ||
+    hyperfine -i --style none --warmup 1 --runs "$runs" --export-json "$out/$name.json" "$@" >/dev/null
   python3 -c 'import json,sys; print("%.3f" % json.load(open(sys.argv[1]))["results"][0]["mean"])' "$out/$name.json"
 }
 
