@@ -6,4 +6,4 @@ scripts/install-deps.sh
 scripts/build.sh
 set -x
 build/stalecheck fingerprint -C fixtures/demo/context
-build/stalecheck inspect docker-archive:fixtures/demo/app-old.tar --path /app
+build/stalecheck inspect docker-archive:fixtures/demo/app-old.tar --path /srv/app
