@@ -19,7 +19,15 @@ namespace {
 
 void InitLibgit2() {
   static std::once_flag once;
-  std::call_once(once, [] { git_libgit2_init(); });
+  std::call_once(once, [] {
+    git_libgit2_init();
+    // Pack files are read through mapped windows that stay mapped up to a limit (8 GiB by
+    // default), and mapped pages count as resident memory: keep windows small and few.
+    git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, static_cast<size_t>(1) << 20);
+    git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, static_cast<size_t>(8) << 20);
+    // Every object is read once: a cache would only hold memory.
+    git_libgit2_opts(GIT_OPT_ENABLE_CACHING, 0);
+  });
 }
 
 std::string LastGitError() {
@@ -207,6 +215,8 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
   std::vector<RepoPtr> repos(static_cast<size_t>(nthreads));
   std::atomic<size_t> next{0};
   std::mutex mu;
+  std::mutex big_blob;
+  constexpr size_t kBigBlob = 4 << 20;
   absl::Status first_error;
   auto worker = [&](size_t slot) {
     RepoPtr& repo = repos[slot];
@@ -215,10 +225,21 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
       if (first_error.ok()) first_error = absl::InternalError(LastGitError());
       return;
     }
+    git_odb* odb = nullptr;
+    git_repository_odb(&odb, repo.p);
     for (;;) {
       size_t k = next.fetch_add(1);
-      if (k >= blobs.size()) return;
+      if (k >= blobs.size()) break;
       FileEntry& e = entries[blobs[k].first];
+      // A blob is inflated whole; large ones take turns so that memory stays bounded by one
+      // large blob, not one per thread.
+      size_t size = 0;
+      git_object_t type;
+      std::unique_lock<std::mutex> big(big_blob, std::defer_lock);
+      if (odb != nullptr && git_odb_read_header(&size, &type, odb, &blobs[k].second) == 0 &&
+          size > kBigBlob) {
+        big.lock();
+      }
       BlobPtr blob;
       if (git_blob_lookup(&blob.p, repo.p, &blobs[k].second) != 0) {
         std::lock_guard<std::mutex> lock(mu);
@@ -226,7 +247,7 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
           first_error = absl::InvalidArgumentError(
               absl::StrCat("reading ", e.path, " from git: ", LastGitError()));
         }
-        return;
+        break;
       }
       absl::string_view data(static_cast<const char*>(git_blob_rawcontent(blob.p)),
                             static_cast<size_t>(git_blob_rawsize(blob.p)));
@@ -234,6 +255,7 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
       e.digest = HashBytes(data);
       if (e.type == FileType::kSymlink) e.target = std::string(data);
     }
+    if (odb != nullptr) git_odb_free(odb);
   };
   {
     std::vector<std::thread> threads;
