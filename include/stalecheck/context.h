@@ -2,6 +2,7 @@
 // The build context exactly as `docker build DIR` sends it, from the working tree or from a
 // git revision, with digests and a root fingerprint.
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +27,10 @@ struct Context {
   std::string ignore_file;            // the ignore file applied ("" when none)
   std::vector<FileEntry> entries;     // sorted by path, relative to the context
   Digest128 root;
+  /// The Dockerfile's text, from the same source as the context (nullopt if it has none).
+  std::optional<std::string> dockerfile_text;
+  /// Reads a context file's bytes (path relative to the context) from the same source.
+  std::function<absl::StatusOr<std::string>(const std::string&)> read_file;
 };
 
 /// Reads the context. The ignore file is `<Dockerfile>.dockerignore` beside the Dockerfile

@@ -20,6 +20,11 @@ struct FileEntry {
   uint64_t size = 0;  // bytes of a file, length of a symlink target, 0 for a directory
   Digest128 digest;   // of the file bytes, or of the symlink target; zero for a directory
   std::string target;  // a symlink's target
+  int64_t mtime = 0;   // seconds since the epoch (not part of any digest)
+  std::string head;    // the first 16 bytes of a `.pyc` file (empty for anything else)
 };
+
+/// Whether a path names Python bytecode (ends in ".pyc").
+bool IsPyc(const std::string& path);
 
 }  // namespace stalecheck

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "stalecheck/compare.h"
 #include "stalecheck/context.h"
 #include "stalecheck/image.h"
 
@@ -19,6 +20,25 @@ std::string FingerprintText(const Context& ctx);
 nlohmann::ordered_json InspectJson(const ImageView& view);
 /// The layers with their `created_by`, then the files in aligned columns.
 std::string InspectText(const ImageView& view);
+
+/// Everything a `check` report shows.
+struct CheckReport {
+  const Context& context;
+  const CopyPlan& plan;
+  const ImageView& image;
+  const CheckResult& result;
+};
+
+/// SPEC §5 `check` JSON.
+nlohmann::ordered_json CheckJson(const CheckReport& r);
+/// Findings grouped by layer and Dockerfile line, each with its reason, then a summary line.
+std::string CheckText(const CheckReport& r, bool color);
+/// JUnit XML: one testcase per compared path, a failure per finding.
+std::string CheckJunit(const CheckReport& r);
+/// SARIF 2.1.0, results located at the Dockerfile line.
+std::string CheckSarif(const CheckReport& r);
+/// GitHub Actions workflow commands (`::error file=…,line=…::`).
+std::string CheckGithub(const CheckReport& r);
 
 /// "1.2K", "340B", "3.4M".
 std::string HumanSize(uint64_t bytes);

@@ -3,14 +3,18 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cxxopts.hpp>
 #include <functional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "stalecheck/compare.h"
 #include "stalecheck/context.h"
+#include "stalecheck/dockerfile.h"
 #include "stalecheck/image.h"
 #include "stalecheck/report.h"
+#include "stalecheck/util.h"
 
 namespace stalecheck {
 namespace {
@@ -133,6 +137,131 @@ absl::StatusOr<int> RunInspect(const Args& args) {
   return 0;
 }
 
+// Writes a report to -o FILE (only once everything succeeded) or to standard output.
+absl::Status Emit(const std::string& text, const std::string& output) {
+  if (output.empty() || output == "-") return Write(text);
+  std::FILE* f = std::fopen(output.c_str(), "wb");
+  if (f == nullptr) return absl::InvalidArgumentError(absl::StrCat("-o ", output, ": cannot open for writing"));
+  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok) return absl::UnavailableError(absl::StrCat("-o ", output, ": write failed"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<PathMap>> ParseMaps(const std::vector<std::string>& raw) {
+  std::vector<PathMap> maps;
+  for (const std::string& m : raw) {
+    size_t colon = m.find(':');
+    if (colon == std::string::npos || colon + 1 >= m.size() || m[colon + 1] != '/') {
+      return absl::InvalidArgumentError(absl::StrCat("--map ", m, ": write SRC:DEST with an absolute DEST"));
+    }
+    PathMap pm;
+    std::string src = CleanPath(absl::StrCat("/", m.substr(0, colon)));
+    pm.source = src == "/" ? "" : src.substr(1);
+    pm.dest = CleanPath(m.substr(colon + 1));
+    maps.push_back(std::move(pm));
+  }
+  return maps;
+}
+
+absl::StatusOr<int> RunCheck(const Args& args) {
+  cxxopts::Options o("stalecheck check", "Is the image's code the build context's code?");
+  o.add_options()("target-image", "the image", cxxopts::value<std::string>())(
+      "C,context", "build context directory", cxxopts::value<std::string>()->default_value("."))(
+      "f,file", "Dockerfile", cxxopts::value<std::string>()->default_value(""))(
+      "target", "build stage", cxxopts::value<std::string>()->default_value(""))(
+      "build-arg", "K=V (repeatable)", cxxopts::value<std::vector<std::string>>())(
+      "rev", "take the context from this git revision", cxxopts::value<std::string>()->default_value(""))(
+      "map", "SRC:DEST, compare without a Dockerfile (repeatable)", cxxopts::value<std::vector<std::string>>())(
+      "platform", "os/arch for multi-platform OCI layouts", cxxopts::value<std::string>()->default_value(""))(
+      "format", "text, json, junit, sarif or github", cxxopts::value<std::string>()->default_value("text"))(
+      "o,output", "write the report to FILE", cxxopts::value<std::string>()->default_value(""))(
+      "j,jobs", "worker threads", cxxopts::value<int>()->default_value("0"));
+  o.parse_positional({"target-image"});
+  absl::StatusOr<cxxopts::ParseResult> r = Parse(o, args);
+  if (!r.ok()) return r.status();
+  if (!r->count("target-image")) return absl::InvalidArgumentError("check: name a TARGET (e.g. docker-archive:app.tar)");
+  if (!r->unmatched().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("check: unexpected argument '", r->unmatched()[0], "'"));
+  }
+  absl::StatusOr<std::string> format = FormatFlag(*r, {"text", "json", "junit", "sarif", "github"});
+  if (!format.ok()) return format.status();
+  absl::StatusOr<TargetName> target = ParseTarget((*r)["target-image"].as<std::string>());
+  if (!target.ok()) return target.status();
+  std::vector<PathMap> maps;
+  if (r->count("map")) {
+    absl::StatusOr<std::vector<PathMap>> m = ParseMaps((*r)["map"].as<std::vector<std::string>>());
+    if (!m.ok()) return m.status();
+    maps = std::move(*m);
+  }
+  PlanOptions plan_opts;
+  plan_opts.target = (*r)["target"].as<std::string>();
+  if (r->count("build-arg")) {
+    for (const std::string& kv : (*r)["build-arg"].as<std::vector<std::string>>()) {
+      size_t eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        return absl::InvalidArgumentError(absl::StrCat("--build-arg ", kv, ": write NAME=VALUE"));
+      }
+      plan_opts.build_args[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+  }
+
+  // context → plan → image view → findings → report
+  ContextOptions copts;
+  copts.dir = (*r)["context"].as<std::string>();
+  copts.dockerfile = (*r)["file"].as<std::string>();
+  copts.rev = (*r)["rev"].as<std::string>();
+  copts.jobs = (*r)["jobs"].as<int>();
+  absl::StatusOr<Context> ctx = LoadContext(copts);
+  if (!ctx.ok()) return ctx.status();
+
+  CopyPlan plan;
+  if (!maps.empty()) {
+    plan = PlanFromMaps(maps, ctx->entries);
+  } else {
+    if (!ctx->dockerfile_text) {
+      return absl::NotFoundError(absl::StrCat(ctx->dockerfile, ": no Dockerfile",
+                                              copts.rev.empty() ? "" : absl::StrCat(" in ", copts.rev),
+                                              " (name one with -f, or compare with --map SRC:DEST)"));
+    }
+    absl::StatusOr<Dockerfile> df = ParseDockerfile(*ctx->dockerfile_text, ctx->dockerfile);
+    if (!df.ok()) return df.status();
+    plan_opts.read_context_file = ctx->read_file;
+    absl::StatusOr<CopyPlan> p = BuildCopyPlan(*df, ctx->entries, plan_opts);
+    if (!p.ok()) return p.status();
+    plan = std::move(*p);
+  }
+
+  ReadOptions ro;
+  ro.jobs = copts.jobs;
+  ro.platform = (*r)["platform"].as<std::string>();
+  absl::StatusOr<ImageView> view = ReadImage(*target, ro);
+  if (!view.ok()) return view.status();
+
+  CompareOptions cmp;
+  cmp.claims_whole_dest = !maps.empty();
+  cmp.read_context_file = ctx->read_file;
+  CheckResult result = Compare(plan, *view, cmp);
+
+  CheckReport report{*ctx, plan, *view, result};
+  const std::string output = (*r)["output"].as<std::string>();
+  std::string text;
+  if (*format == "json") {
+    text = CheckJson(report).dump(2) + "\n";
+  } else if (*format == "junit") {
+    text = CheckJunit(report);
+  } else if (*format == "sarif") {
+    text = CheckSarif(report);
+  } else if (*format == "github") {
+    text = CheckGithub(report);
+  } else {
+    bool color = output.empty() && ::isatty(STDOUT_FILENO) != 0 && std::getenv("NO_COLOR") == nullptr;
+    text = CheckText(report, color);
+  }
+  if (absl::Status s = Emit(text, output); !s.ok()) return s;
+  return result.stale ? 1 : 0;
+}
+
 absl::StatusOr<int> RunVersion(const Args&) {
   if (absl::Status s = Write("stalecheck 0.1.0\n"); !s.ok()) return s;
   return 0;
@@ -150,6 +279,11 @@ const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
       {"fingerprint", "fingerprint [-C DIR] [-f DOCKERFILE] [--rev REV] [--format text|json] [--root-only] [-j N]",
        "list and hash the build context exactly as docker build sends it", RunFingerprint},
+      {"check",
+       "check TARGET [-C DIR] [-f DOCKERFILE] [--target STAGE] [--build-arg K=V]... [--rev REV] [--map SRC:DEST]... "
+       "[--format text|json|junit|sarif|github] [-o FILE] [-j N]",
+       "say which files in the image differ from the build context, and which layer and line put them there",
+       RunCheck},
       {"inspect", "inspect TARGET [--path PREFIX]... [--platform OS/ARCH] [--format text|json] [-j N]",
        "show an image's final filesystem and the layer that put each path there", RunInspect},
       {"version", "version", "print the version", RunVersion},

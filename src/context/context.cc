@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "stalecheck/git_source.h"
@@ -81,6 +82,17 @@ absl::StatusOr<Context> LoadContext(const ContextOptions& options) {
     if (!entries.ok()) return entries.status();
     if (absl::Status s = HashFiles(ctx.dir, *entries, options.jobs); !s.ok()) return s;
     ctx.entries = std::move(*entries);
+    if (IsRegularFile(ctx.dockerfile)) {
+      std::string df;
+      if (absl::Status s = ReadSmallFile(ctx.dockerfile, &df); !s.ok()) return s;
+      ctx.dockerfile_text = std::move(df);
+    }
+    std::string dir = ctx.dir;
+    ctx.read_file = [dir](const std::string& rel) -> absl::StatusOr<std::string> {
+      std::string data;
+      if (absl::Status s = ReadSmallFile(JoinPath(dir, rel), &data, size_t{1} << 30); !s.ok()) return s;
+      return data;
+    };
   } else {
     ctx.source = options.rev;
     absl::StatusOr<GitContext> git = GitContext::Open(ctx.dir, options.rev);
@@ -109,6 +121,20 @@ absl::StatusOr<Context> LoadContext(const ContextOptions& options) {
     absl::StatusOr<std::vector<FileEntry>> entries = git->Walk(*ignore, options.jobs);
     if (!entries.ok()) return entries.status();
     ctx.entries = std::move(*entries);
+    // The Dockerfile too comes from the revision.
+    std::string df_in_repo = Relative(ctx.dockerfile, git->workdir());
+    if (df_in_repo.empty()) df_in_repo = JoinPath(Relative(ctx.dir, git->workdir()), "Dockerfile");
+    absl::StatusOr<std::optional<std::string>> df = git->ReadFile(df_in_repo);
+    if (!df.ok()) return df.status();
+    ctx.dockerfile_text = std::move(*df);
+    auto shared = std::make_shared<GitContext>(std::move(*git));
+    std::string prefix = Relative(ctx.dir, shared->workdir());
+    ctx.read_file = [shared, prefix, rev = options.rev](const std::string& rel) -> absl::StatusOr<std::string> {
+      absl::StatusOr<std::optional<std::string>> data = shared->ReadFile(JoinPath(prefix, rel));
+      if (!data.ok()) return data.status();
+      if (!data->has_value()) return absl::NotFoundError(absl::StrCat(rev, ":", JoinPath(prefix, rel), ": no such file"));
+      return std::move(**data);
+    };
   }
   ctx.root = RootDigest(ctx.entries);
   return ctx;

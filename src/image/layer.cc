@@ -117,6 +117,7 @@ absl::StatusOr<LayerContents> DecodeLayer(ByteReader& in, absl::string_view name
     LayerEntry le;
     le.file.path = std::move(*path);
     le.file.mode = static_cast<uint32_t>(archive_entry_perm(ae)) & 07777;
+    le.file.mtime = archive_entry_mtime(ae);
     if (const char* hl = archive_entry_hardlink(ae); hl != nullptr) {
       absl::StatusOr<std::string> target = NormaliseName(hl);
       if (!target.ok()) {
@@ -143,6 +144,9 @@ absl::StatusOr<LayerContents> DecodeLayer(ByteReader& in, absl::string_view name
           }
           if (n == 0) break;
           h.Update(data.data(), static_cast<size_t>(n));
+          if (size < 16 && IsPyc(le.file.path)) {
+            le.file.head.append(data.data(), std::min<size_t>(16 - size, static_cast<size_t>(n)));
+          }
           size += static_cast<uint64_t>(n);
         }
         le.file.size = size;
@@ -234,6 +238,7 @@ absl::StatusOr<std::map<std::string, ViewEntry>> ApplyLayers(const std::vector<L
         ve.file.mode = target->second.file.mode;
         ve.file.size = target->second.file.size;
         ve.file.digest = target->second.file.digest;
+        ve.file.head = target->second.file.head;
       }
       auto it = view.find(le.file.path);
       if (it != view.end() && it->second.file.type == FileType::kDir &&

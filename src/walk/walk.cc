@@ -30,6 +30,10 @@ const char* FileTypeName(FileType type) {
   return "file";
 }
 
+bool IsPyc(const std::string& path) {
+  return path.size() > 4 && path.compare(path.size() - 4, 4, ".pyc") == 0;
+}
+
 namespace {
 
 // A shared queue of directories still to read. Workers take a directory, read it, and add
@@ -123,6 +127,7 @@ absl::Status ReadDir(const std::string& root, const std::string& rel, const Igno
       continue;
     }
     e.mode = st.st_mode & 07777;
+    e.mtime = st.st_mtim.tv_sec;
     if (e.type == FileType::kFile) {
       e.size = static_cast<uint64_t>(st.st_size);
     } else if (e.type == FileType::kSymlink) {

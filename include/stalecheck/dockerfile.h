@@ -1,0 +1,89 @@
+#pragma once
+// The Dockerfile reader and the copy plan: which context file a build puts at which image
+// path, by which instruction.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "stalecheck/entry.h"
+
+namespace stalecheck {
+
+/// One instruction, continuation lines joined.
+struct Instruction {
+  int line = 0;              // 1-based line of the keyword
+  std::string keyword;       // upper case: "COPY", "FROM", ...
+  std::string args;          // the text after the keyword, as written
+  std::string text;          // keyword + args, as written (one line)
+  std::vector<std::string> heredocs;  // names of heredocs this instruction opened
+};
+
+struct Dockerfile {
+  std::string path;  // for messages
+  char escape = '\\';
+  std::vector<Instruction> instructions;
+};
+
+/// Parses Dockerfile text: the `# escape=` and `# syntax=` directives, comments, line
+/// continuations, heredoc bodies (skipped). Errors name the file and line.
+absl::StatusOr<Dockerfile> ParseDockerfile(const std::string& text, const std::string& path);
+
+/// Expands $VAR, ${VAR}, ${VAR:-x}, ${VAR-x}, ${VAR:+x}, ${VAR+x} and removes quotes and
+/// escapes as the builder's shell lexer does for one word.
+absl::StatusOr<std::string> ExpandWord(const std::string& word, const std::map<std::string, std::string>& env,
+                                       char escape = '\\');
+
+/// A COPY or ADD of the chosen stage (or a stage it is built FROM), in build order.
+struct CopyStep {
+  int line = 0;
+  std::string text;          // the instruction as written
+  std::string keyword;       // "COPY" or "ADD"
+  std::string stage;         // the stage's name, or its index
+  bool from_context = true;  // false for --from=..., remote ADD, heredoc-only COPY
+  std::vector<std::string> sources;  // expanded
+  std::string dest;                  // expanded, absolute (joined to WORKDIR)
+  bool dest_is_dir = false;          // dest ended in '/', or several sources / a wildcard
+  std::optional<uint32_t> chmod;
+  std::vector<std::string> excludes;
+};
+
+/// One file (or directory, or symlink) the plan expects in the image.
+struct PlannedFile {
+  std::string path;        // absolute image path
+  std::string alt_path;    // for a lone file copied to a dest without '/': dest/<basename>,
+                           // used when the image has a directory at `path`
+  std::string source;      // context-relative path
+  FileEntry expected;      // what the context has there (mode after --chmod)
+  int step = 0;            // index into CopyPlan::steps
+};
+
+struct CopyPlan {
+  std::string stage;                  // the chosen stage's name, or its index
+  std::vector<CopyStep> steps;        // every COPY/ADD in the chosen stage's chain
+  std::vector<PlannedFile> files;     // by path; the last step that writes a path wins
+  std::vector<std::string> dest_roots;  // destination directories of context copies
+};
+
+struct PlanOptions {
+  std::string target;                              // --target; "" = the last stage
+  std::map<std::string, std::string> build_args;   // --build-arg
+  /// Reads a context file's bytes (for ADD of a local archive).
+  std::function<absl::StatusOr<std::string>(const std::string&)> read_context_file;
+};
+
+/// Maps every context file to its image path for the chosen stage (SPEC §3.2): wildcards,
+/// directory-contents copies, trailing-slash rules, WORKDIR-relative destinations, ARG/ENV
+/// expansion, --chmod, --exclude, several sources, ADD of a local tar (its members).
+/// `context` is the filtered build context (sorted, as LoadContext returns it).
+absl::StatusOr<CopyPlan> BuildCopyPlan(const Dockerfile& dockerfile, const std::vector<FileEntry>& context,
+                                       const PlanOptions& options);
+
+/// Go's filepath.Match on '/'-separated paths ('*' and '?' never match '/').
+bool GlobMatch(const std::string& pattern, const std::string& name);
+
+}  // namespace stalecheck

@@ -1,0 +1,246 @@
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "stalecheck/compare.h"
+#include "stalecheck/util.h"
+
+namespace stalecheck {
+namespace {
+
+// A history `created_by` that a COPY or ADD wrote (BuildKit, or the legacy builder).
+bool IsCopyHistory(const std::string& created_by) {
+  return absl::StartsWith(created_by, "COPY ") || absl::StartsWith(created_by, "ADD ") ||
+         absl::StrContains(created_by, "#(nop) COPY ") || absl::StrContains(created_by, "#(nop) ADD ");
+}
+
+std::string Parent(const std::string& p) {
+  size_t s = p.rfind('/');
+  return s == 0 || s == std::string::npos ? "/" : p.substr(0, s);
+}
+
+bool Under(const std::string& path, const std::string& dir) {
+  return dir == "/" || path == dir || absl::StartsWith(path, absl::StrCat(dir, "/"));
+}
+
+}  // namespace
+
+CopyPlan PlanFromMaps(const std::vector<PathMap>& maps, const std::vector<FileEntry>& context) {
+  CopyPlan plan;
+  plan.stage = "--map";
+  std::map<std::string, PlannedFile> files;
+  for (size_t k = 0; k < maps.size(); ++k) {
+    const PathMap& m = maps[k];
+    CopyStep step;
+    step.keyword = "MAP";
+    step.text = absl::StrCat("--map ", m.source.empty() ? "." : m.source, ":", m.dest);
+    step.sources = {m.source};
+    step.dest = m.dest;
+    plan.steps.push_back(step);
+    plan.dest_roots.push_back(m.dest);
+    std::string prefix = m.source.empty() ? "" : m.source + "/";
+    for (const FileEntry& e : context) {
+      if (!prefix.empty() && !absl::StartsWith(e.path, prefix)) continue;
+      PlannedFile f;
+      f.path = CleanPath(absl::StrCat(m.dest, "/", e.path.substr(prefix.size())));
+      f.source = e.path;
+      f.expected = e;
+      f.step = static_cast<int>(k);
+      files[f.path] = std::move(f);
+    }
+  }
+  for (auto& [p, f] : files) plan.files.push_back(std::move(f));
+  return plan;
+}
+
+CheckResult Compare(const CopyPlan& plan, const ImageView& image, const CompareOptions& options) {
+  CheckResult result;
+  const int nlayers = static_cast<int>(image.layers.size());
+  result.layer_step.assign(static_cast<size_t>(nlayers), -1);
+
+  // Match copy layers to COPY/ADD steps from the top of the image down: the chosen stage's
+  // steps are the last layers that copied anything; a base image's copies lie below them.
+  bool have_history = false;
+  for (const LayerInfo& l : image.layers) have_history = have_history || l.created_by.has_value();
+  if (have_history && !options.claims_whole_dest) {
+    int s = static_cast<int>(plan.steps.size()) - 1;
+    for (int l = nlayers - 1; l >= 0 && s >= 0; --l) {
+      const auto& cb = image.layers[static_cast<size_t>(l)].created_by;
+      if (cb && IsCopyHistory(*cb)) result.layer_step[static_cast<size_t>(l)] = s--;
+    }
+  }
+  std::vector<int> step_layer(plan.steps.size(), -1);
+  for (int l = 0; l < nlayers; ++l) {
+    if (result.layer_step[static_cast<size_t>(l)] >= 0) step_layer[static_cast<size_t>(result.layer_step[static_cast<size_t>(l)])] = l;
+  }
+  auto context_layer = [&](int l) {
+    if (l < 0 || l >= nlayers) return false;
+    int s = result.layer_step[static_cast<size_t>(l)];
+    return s >= 0 && plan.steps[static_cast<size_t>(s)].from_context;
+  };
+
+  std::set<std::string> compared;
+  std::set<std::string> planned;       // resolved image paths
+  std::set<std::string> ancestors;     // directories above planned paths and roots
+  auto add_ancestors = [&](std::string p) {
+    while (p != "/" && !p.empty()) {
+      p = Parent(p);
+      if (!ancestors.insert(p).second) break;
+    }
+  };
+  for (const std::string& r : plan.dest_roots) {
+    ancestors.insert(r);
+    add_ancestors(r);
+  }
+
+  auto layer_of = [&](const ViewEntry& v) { return std::optional<int>(v.layer); };
+  std::map<std::string, const PlannedFile*> by_path;
+  for (const PlannedFile& f : plan.files) {
+    std::string path = f.path;
+    if (!f.alt_path.empty()) {
+      auto it = image.files.find(path);
+      if (it != image.files.end() && it->second.file.type == FileType::kDir) path = f.alt_path;
+    }
+    planned.insert(path);
+    add_ancestors(path);
+    by_path[path] = &f;
+    compared.insert(path);
+    const int copy_layer = f.step < static_cast<int>(step_layer.size()) ? step_layer[static_cast<size_t>(f.step)] : -1;
+    Finding base;
+    base.path = path;
+    base.source = f.source;
+    base.step = f.step;
+    auto it = image.files.find(path);
+    if (it == image.files.end()) {
+      Finding fd = base;
+      fd.status = "missing";
+      if (f.expected.type != FileType::kDir) fd.expected = f.expected.digest.ToString();
+      if (copy_layer >= 0) fd.layer = copy_layer;
+      fd.reason = "the build context has it; the image has nothing there";
+      result.findings.push_back(std::move(fd));
+      continue;
+    }
+    const ViewEntry& v = it->second;
+    // Changed on purpose by a later step that is not a context copy (RUN chmod, sed -i).
+    if (copy_layer >= 0 && v.layer > copy_layer && !context_layer(v.layer)) continue;
+    base.layer = layer_of(v);
+    const FileEntry& want = f.expected;
+    const FileEntry& have = v.file;
+    if (want.type != have.type) {
+      Finding fd = base;
+      fd.status = "type";
+      fd.expected = FileTypeName(want.type);
+      fd.actual = FileTypeName(have.type);
+      fd.reason = absl::StrCat("a ", FileTypeName(want.type), " in the context, a ", FileTypeName(have.type), " in the image");
+      result.findings.push_back(std::move(fd));
+      continue;
+    }
+    if (want.type == FileType::kSymlink && want.target != have.target) {
+      Finding fd = base;
+      fd.status = "type";
+      fd.expected = want.target;
+      fd.actual = have.target;
+      fd.reason = absl::StrCat("symlink points to ", have.target, ", the context's to ", want.target);
+      result.findings.push_back(std::move(fd));
+      continue;
+    }
+    if (want.type == FileType::kFile && !(want.digest == have.digest)) {
+      Finding fd = base;
+      fd.status = "stale";
+      fd.expected = want.digest.ToString();
+      fd.actual = have.digest.ToString();
+      fd.reason = want.size == have.size ? "content differs (same size)"
+                                         : absl::StrCat("content differs (", have.size, " bytes in the image, ", want.size,
+                                                        " in the context)");
+      result.findings.push_back(std::move(fd));
+      continue;
+    }
+    if (want.type != FileType::kSymlink && want.mode != have.mode) {
+      Finding fd = base;
+      fd.status = "mode";
+      fd.expected = FormatMode(want.mode);
+      fd.actual = FormatMode(have.mode);
+      fd.reason = absl::StrCat("mode ", FormatMode(have.mode), " in the image, ", FormatMode(want.mode), " in the context");
+      result.findings.push_back(std::move(fd));
+    }
+  }
+
+  // Left over: put there by a context copy (or under a --map destination), no longer planned.
+  for (const auto& [path, v] : image.files) {
+    bool claimed = false;
+    int step = -1;
+    if (options.claims_whole_dest) {
+      for (size_t k = 0; k < plan.steps.size(); ++k) {
+        if (path != plan.steps[k].dest && Under(path, plan.steps[k].dest)) {
+          claimed = true;
+          step = static_cast<int>(k);
+        }
+      }
+    } else if (context_layer(v.layer)) {
+      claimed = true;
+      step = result.layer_step[static_cast<size_t>(v.layer)];
+    }
+    if (!claimed) continue;
+    compared.insert(path);
+    if (planned.count(path) != 0 || ancestors.count(path) != 0) continue;
+    Finding fd;
+    fd.status = "extra";
+    fd.path = path;
+    fd.layer = v.layer;
+    if (step >= 0) fd.step = step;
+    if (v.file.type != FileType::kDir) fd.actual = v.file.digest.ToString();
+    fd.reason = "a context copy put it there; the build context no longer has it";
+    result.findings.push_back(std::move(fd));
+  }
+
+  // Bytecode beside copied sources: a pyc that does not match its .py, or whose .py is gone.
+  for (const auto& [path, v] : image.files) {
+    if (v.file.type != FileType::kFile || !IsPyc(path)) continue;
+    std::string dir = Parent(path);
+    std::string base = path.substr(dir.size() + (dir == "/" ? 0 : 1));
+    std::string source_path;
+    if (Parent(path) != "/" && absl::EndsWith(dir, "/__pycache__")) {
+      std::string name = base.substr(0, base.find('.'));
+      source_path = absl::StrCat(Parent(dir) == "/" ? "" : Parent(dir), "/", name, ".py");
+    } else {
+      continue;  // a legacy `name.pyc` is imported only when the .py is absent: nothing to compare
+    }
+    bool covered = planned.count(source_path) != 0;
+    for (const std::string& r : plan.dest_roots) covered = covered || (r != "/" && Under(path, r));
+    if (!covered) continue;
+    compared.insert(path);
+    Finding fd;
+    fd.status = "bytecode";
+    fd.path = path;
+    fd.layer = v.layer;
+    if (auto b = by_path.find(source_path); b != by_path.end()) fd.step = b->second->step;
+    auto src = image.files.find(source_path);
+    if (src == image.files.end()) {
+      fd.reason = absl::StrCat("its source ", source_path, " is gone");
+      result.findings.push_back(std::move(fd));
+      continue;
+    }
+    std::optional<std::string> bytes;
+    auto planned_src = by_path.find(source_path);
+    if (planned_src != by_path.end() && planned_src->second->expected.digest == src->second.file.digest &&
+        options.read_context_file && v.file.head.size() >= 8 && v.file.head[4] == 3) {
+      absl::StatusOr<std::string> data = options.read_context_file(planned_src->second->source);
+      if (data.ok()) bytes = std::move(*data);
+    }
+    std::string why;
+    if (CheckPycHeader(v.file.head, src->second.file.mtime, src->second.file.size, bytes, &why) == PycVerdict::kStale) {
+      fd.reason = why;
+      result.findings.push_back(std::move(fd));
+    }
+  }
+
+  std::stable_sort(result.findings.begin(), result.findings.end(), [](const Finding& a, const Finding& b) {
+    return a.path.value_or("") < b.path.value_or("");
+  });
+  result.compared.assign(compared.begin(), compared.end());
+  result.stale = !result.findings.empty();
+  return result;
+}
+
+}  // namespace stalecheck

@@ -1,0 +1,186 @@
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "stalecheck/report.h"
+
+namespace stalecheck {
+namespace {
+
+using OJson = nlohmann::ordered_json;
+
+OJson Opt(const std::optional<std::string>& s) { return s ? OJson(*s) : OJson(nullptr); }
+
+const char* kStatuses[] = {"stale", "missing", "extra", "mode", "type", "bytecode"};
+
+std::map<std::string, int> Counts(const CheckResult& r) {
+  std::map<std::string, int> c;
+  for (const char* s : kStatuses) c[s] = 0;
+  for (const Finding& f : r.findings) c[f.status]++;
+  return c;
+}
+
+const CopyStep* StepOf(const CheckReport& r, const Finding& f) {
+  if (!f.step || *f.step < 0 || *f.step >= static_cast<int>(r.plan.steps.size())) return nullptr;
+  return &r.plan.steps[static_cast<size_t>(*f.step)];
+}
+
+std::string Xml(const std::string& s) {
+  return absl::StrReplaceAll(s, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}});
+}
+
+std::string Message(const Finding& f) {
+  return absl::StrCat(f.status, " ", f.path.value_or("-"), f.source ? absl::StrCat(" (", *f.source, ")") : "", ": ",
+                      f.reason);
+}
+
+}  // namespace
+
+OJson CheckJson(const CheckReport& r) {
+  OJson findings = OJson::array();
+  for (const Finding& f : r.result.findings) {
+    OJson layer = nullptr;
+    if (f.layer && *f.layer >= 0 && *f.layer < static_cast<int>(r.image.layers.size())) {
+      const LayerInfo& l = r.image.layers[static_cast<size_t>(*f.layer)];
+      layer = {{"index", l.index},
+               {"digest", l.digest.empty() ? OJson(nullptr) : OJson(l.digest)},
+               {"created_by", Opt(l.created_by)},
+               {"created", Opt(l.created)}};
+    }
+    OJson instruction = nullptr;
+    if (const CopyStep* s = StepOf(r, f); s != nullptr && s->line > 0) {
+      instruction = {{"line", s->line}, {"text", s->text}};
+    }
+    findings.push_back({{"status", f.status},
+                        {"path", Opt(f.path)},
+                        {"source", Opt(f.source)},
+                        {"expected", Opt(f.expected)},
+                        {"actual", Opt(f.actual)},
+                        {"layer", layer},
+                        {"instruction", instruction},
+                        {"reason", f.reason}});
+  }
+  OJson summary = {{"compared", r.result.compared.size()}};
+  for (const auto& [k, v] : Counts(r.result)) summary[k] = v;
+  OJson ordered_summary = {{"compared", r.result.compared.size()}};
+  for (const char* s : kStatuses) ordered_summary[s] = summary[s];
+  return {{"schema_version", 1},
+          {"verdict", r.result.stale ? "stale" : "fresh"},
+          {"context",
+           {{"path", r.context.dir},
+            {"source", r.context.source},
+            {"commit", Opt(r.context.commit)},
+            {"dockerfile", r.context.dockerfile},
+            {"stage", r.plan.stage},
+            {"files", r.context.entries.size()},
+            {"digest", r.context.root.Hex()}}},
+          {"target", {{"transport", r.image.transport}, {"ref", r.image.ref}, {"image_id", Opt(r.image.image_id)}}},
+          {"summary", ordered_summary},
+          {"findings", findings}};
+}
+
+std::string CheckText(const CheckReport& r, bool color) {
+  const char* red = color ? "\033[31m" : "";
+  const char* green = color ? "\033[32m" : "";
+  const char* bold = color ? "\033[1m" : "";
+  const char* reset = color ? "\033[0m" : "";
+  std::string out;
+  // Group by (layer, instruction) in the order they first appear, findings sorted by path.
+  std::vector<std::pair<std::string, std::vector<const Finding*>>> groups;
+  std::map<std::string, size_t> index;
+  for (const Finding& f : r.result.findings) {
+    std::string key;
+    if (f.layer && *f.layer < static_cast<int>(r.image.layers.size())) {
+      const LayerInfo& l = r.image.layers[static_cast<size_t>(*f.layer)];
+      key = absl::StrCat("layer ", l.index, l.created_by ? absl::StrCat(": ", *l.created_by) : "");
+    } else {
+      key = "not in the image";
+    }
+    if (const CopyStep* s = StepOf(r, f); s != nullptr && s->line > 0) {
+      absl::StrAppend(&key, "\n  from ", r.context.dockerfile, ":", s->line, "  ", s->text);
+    }
+    auto [it, fresh] = index.emplace(key, groups.size());
+    if (fresh) groups.push_back({key, {}});
+    groups[it->second].second.push_back(&f);
+  }
+  for (const auto& [key, list] : groups) {
+    absl::StrAppend(&out, bold, key, reset, "\n");
+    for (const Finding* f : list) {
+      absl::StrAppendFormat(&out, "  %s%-8s%s %s", red, f->status, reset, f->path.value_or("-"));
+      if (f->source && *f->source != f->path.value_or("")) absl::StrAppend(&out, "  <- ", *f->source);
+      absl::StrAppend(&out, "\n           ", f->reason, "\n");
+    }
+  }
+  auto counts = Counts(r.result);
+  std::string detail;
+  for (const char* s : kStatuses) {
+    if (counts[s] > 0) absl::StrAppend(&detail, detail.empty() ? "" : ", ", counts[s], " ", s);
+  }
+  std::string target = absl::StrCat(r.image.transport, ":", r.image.ref);
+  if (r.result.stale) {
+    absl::StrAppend(&out, red, bold, "stale", reset, ": ", r.result.findings.size(), " finding",
+                    r.result.findings.size() == 1 ? "" : "s", " (", detail, ") in ", r.result.compared.size(),
+                    " compared paths; ", target, " vs context ", r.context.dir, " (", r.context.source, ")\n");
+  } else {
+    absl::StrAppend(&out, green, bold, "fresh", reset, ": ", r.result.compared.size(), " compared paths match; ", target,
+                    " vs context ", r.context.dir, " (", r.context.source, ")\n");
+  }
+  return out;
+}
+
+std::string CheckJunit(const CheckReport& r) {
+  std::map<std::string, const Finding*> by_path;
+  for (const Finding& f : r.result.findings) {
+    if (f.path) by_path.emplace(*f.path, &f);
+  }
+  std::string cases;
+  for (const std::string& p : r.result.compared) {
+    absl::StrAppend(&cases, "    <testcase classname=\"stalecheck\" name=\"", Xml(p), "\"");
+    auto it = by_path.find(p);
+    if (it == by_path.end()) {
+      cases += "/>\n";
+    } else {
+      absl::StrAppend(&cases, ">\n      <failure type=\"", it->second->status, "\" message=\"", Xml(Message(*it->second)),
+                      "\"/>\n    </testcase>\n");
+    }
+  }
+  return absl::StrCat("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"stalecheck ",
+                      Xml(r.image.transport + ":" + r.image.ref), "\" tests=\"", r.result.compared.size(),
+                      "\" failures=\"", r.result.findings.size(), "\">\n", cases, "  </testsuite>\n</testsuites>\n");
+}
+
+std::string CheckSarif(const CheckReport& r) {
+  OJson results = OJson::array();
+  for (const Finding& f : r.result.findings) {
+    OJson loc = {{"physicalLocation", {{"artifactLocation", {{"uri", r.context.dockerfile}}}}}};
+    if (const CopyStep* s = StepOf(r, f); s != nullptr && s->line > 0) {
+      loc["physicalLocation"]["region"] = {{"startLine", s->line}};
+    }
+    results.push_back({{"ruleId", f.status},
+                       {"level", "error"},
+                       {"message", {{"text", Message(f)}}},
+                       {"locations", OJson::array({loc})}});
+  }
+  OJson rules = OJson::array();
+  for (const char* s : kStatuses) rules.push_back({{"id", s}, {"name", s}});
+  OJson doc = {{"$schema", "https://json.schemastore.org/sarif-2.1.0.json"},
+               {"version", "2.1.0"},
+               {"runs", OJson::array({{{"tool", {{"driver", {{"name", "stalecheck"}, {"version", "0.1.0"}, {"rules", rules}}}}},
+                                       {"results", results}}})}};
+  return doc.dump(2) + "\n";
+}
+
+std::string CheckGithub(const CheckReport& r) {
+  std::string out;
+  for (const Finding& f : r.result.findings) {
+    std::string loc = absl::StrCat("file=", r.context.dockerfile);
+    if (const CopyStep* s = StepOf(r, f); s != nullptr && s->line > 0) absl::StrAppend(&loc, ",line=", s->line);
+    std::string msg = absl::StrReplaceAll(Message(f), {{"%", "%25"}, {"\r", "%0D"}, {"\n", "%0A"}});
+    absl::StrAppend(&out, "::error ", loc, ",title=stalecheck ", f.status, "::", msg, "\n");
+  }
+  if (!r.result.stale) absl::StrAppend(&out, "::notice::stalecheck: fresh (", r.result.compared.size(), " paths)\n");
+  return out;
+}
+
+}  // namespace stalecheck
