@@ -1,0 +1,125 @@
+#include <doctest/doctest.h>
+
+#include "stalecheck/dockerfile.h"
+#include "stalecheck/hash.h"
+
+using stalecheck::FileEntry;
+using stalecheck::FileType;
+
+namespace {
+
+FileEntry File(const std::string& path, const std::string& data = "x", uint32_t mode = 0644) {
+  FileEntry e;
+  e.path = path;
+  e.mode = mode;
+  e.size = data.size();
+  e.digest = stalecheck::HashBytes(data);
+  return e;
+}
+
+FileEntry Dir(const std::string& path) {
+  FileEntry e;
+  e.path = path;
+  e.type = FileType::kDir;
+  e.mode = 0755;
+  return e;
+}
+
+std::vector<FileEntry> Context() {
+  return {File("Dockerfile"), File("README.md"), Dir("src"), File("src/a.py"), File("src/b.py"), Dir("src/pkg"),
+          File("src/pkg/c.py"), File("run.sh", "#!/bin/sh", 0755), File("x.txt"), File("y.txt")};
+}
+
+std::map<std::string, std::string> Plan(const std::string& dockerfile, stalecheck::PlanOptions opts = {}) {
+  auto df = stalecheck::ParseDockerfile(dockerfile, "Dockerfile");
+  REQUIRE(df.ok());
+  auto plan = stalecheck::BuildCopyPlan(*df, Context(), opts);
+  REQUIRE(plan.ok());
+  std::map<std::string, std::string> out;
+  for (const auto& f : plan->files) out[f.path] = f.source;
+  return out;
+}
+
+using M = std::map<std::string, std::string>;
+
+}  // namespace
+
+TEST_SUITE("dockerfile") {
+  TEST_CASE("a directory source copies its contents") {
+    CHECK(Plan("FROM scratch\nCOPY src/ /app/\n") ==
+          M{{"/app/a.py", "src/a.py"}, {"/app/b.py", "src/b.py"},
+            {"/app/pkg", "src/pkg"}, {"/app/pkg/c.py", "src/pkg/c.py"}});
+    CHECK(Plan("FROM scratch\nCOPY src /app\n").count("/app/pkg/c.py") == 1);
+  }
+
+  TEST_CASE("a file goes to dest/<name> when dest ends in '/', else to dest itself") {
+    CHECK(Plan("FROM scratch\nCOPY run.sh /bin/\n") == M{{"/bin/run.sh", "run.sh"}});
+    CHECK(Plan("FROM scratch\nCOPY run.sh /bin/start\n") == M{{"/bin/start", "run.sh"}});
+  }
+
+  TEST_CASE("relative destinations join WORKDIR, with ARG and ENV expanded") {
+    CHECK(Plan("ARG BASE=/srv\nFROM scratch\nARG BASE\nWORKDIR $BASE\nENV SUB=app\nWORKDIR ${SUB}\nCOPY x.txt .\n") ==
+          M{{"/srv/app/x.txt", "x.txt"}});
+    stalecheck::PlanOptions opts;
+    opts.build_args = {{"BASE", "/opt"}};
+    CHECK(Plan("ARG BASE=/srv\nFROM scratch\nARG BASE\nWORKDIR $BASE\nCOPY x.txt ./\n", opts) == M{{"/opt/x.txt", "x.txt"}});
+  }
+
+  TEST_CASE("wildcards match one level, several sources need a directory") {
+    CHECK(Plan("FROM scratch\nCOPY *.txt /d/\n") == M{{"/d/x.txt", "x.txt"}, {"/d/y.txt", "y.txt"}});
+    CHECK(Plan("FROM scratch\nCOPY src/*.py /d/\n") == M{{"/d/a.py", "src/a.py"}, {"/d/b.py", "src/b.py"}});
+    CHECK(Plan("FROM scratch\nCOPY x.txt y.txt /d\n") == M{{"/d/x.txt", "x.txt"}, {"/d/y.txt", "y.txt"}});
+    CHECK(Plan("FROM scratch\nCOPY [\"x.txt\", \"/json\"]\n") == M{{"/json", "x.txt"}});
+  }
+
+  TEST_CASE("--from, remote ADD and heredocs are not context copies") {
+    CHECK(Plan("FROM scratch AS b\nCOPY x.txt /b\nFROM scratch\nCOPY --from=b /b /c\nADD https://e.x/f /f\n"
+               "COPY <<EOF /h\nhi\nEOF\n")
+              .empty());
+  }
+
+  TEST_CASE("the chosen stage includes the stages it is built FROM") {
+    std::string df = "FROM scratch AS base\nCOPY x.txt /x\nFROM base AS app\nCOPY y.txt /y\nFROM scratch AS other\nCOPY run.sh /r\n";
+    stalecheck::PlanOptions opts;
+    opts.target = "app";
+    CHECK(Plan(df, opts) == M{{"/x", "x.txt"}, {"/y", "y.txt"}});
+    CHECK(Plan(df) == M{{"/r", "run.sh"}});
+  }
+
+  TEST_CASE("--chmod sets the expected mode; --exclude drops files") {
+    auto df = stalecheck::ParseDockerfile("FROM scratch\nCOPY --chmod=0700 --exclude=*.md . /app/\n", "Dockerfile");
+    auto plan = stalecheck::BuildCopyPlan(*df, Context(), {});
+    REQUIRE(plan.ok());
+    bool saw_readme = false;
+    for (const auto& f : plan->files) {
+      CHECK(f.expected.mode == 0700);
+      saw_readme = saw_readme || f.path == "/app/README.md";
+    }
+    CHECK_FALSE(saw_readme);
+  }
+
+  TEST_CASE("later copies of a path win") {
+    CHECK(Plan("FROM scratch\nCOPY x.txt /f\nCOPY y.txt /f\n") == M{{"/f", "y.txt"}});
+  }
+
+  TEST_CASE("bad Dockerfiles are errors naming the line") {
+    auto df = stalecheck::ParseDockerfile("COPY x /y\n", "Dockerfile");
+    REQUIRE(df.ok());
+    auto plan = stalecheck::BuildCopyPlan(*df, Context(), {});
+    REQUIRE_FALSE(plan.ok());
+    CHECK(std::string(plan.status().message()).find("Dockerfile:1") != std::string::npos);
+    stalecheck::PlanOptions opts;
+    opts.target = "nope";
+    auto df2 = stalecheck::ParseDockerfile("FROM scratch\n", "Dockerfile");
+    CHECK_FALSE(stalecheck::BuildCopyPlan(*df2, Context(), opts).ok());
+  }
+
+  TEST_CASE("GlobMatch is Go's filepath.Match") {
+    CHECK(stalecheck::GlobMatch("*.py", "a.py"));
+    CHECK_FALSE(stalecheck::GlobMatch("*.py", "d/a.py"));
+    CHECK(stalecheck::GlobMatch("d/?.py", "d/a.py"));
+    CHECK(stalecheck::GlobMatch("[a-c].py", "b.py"));
+    CHECK_FALSE(stalecheck::GlobMatch("[^a-c].py", "b.py"));
+    CHECK(stalecheck::GlobMatch("\\*.py", "*.py"));
+  }
+}
