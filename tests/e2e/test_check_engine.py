@@ -1,0 +1,225 @@
+"""check against images the real engine builds: one scenario per test, exact findings and exit code.
+
+Every image is built here (BuildKit unless a test says legacy), saved with `docker save`, and
+checked as a docker-archive.
+"""
+import json
+import os
+import shutil
+import subprocess
+import unittest
+
+import engine
+
+BASE = "stalecheck-busybox:1"
+
+
+class CheckScenarios(unittest.TestCase):
+    def setUp(self):
+        engine.require_engine(self)
+        engine.base_image()
+        self._tmp = engine.TempDir()
+        self.tmp = self._tmp.__enter__()
+        self.ctx = os.path.join(self.tmp, "ctx")
+        os.makedirs(self.ctx)
+        self.n = 0
+
+    def tearDown(self):
+        self._tmp.__exit__(None, None, None)
+
+    def write(self, files):
+        engine.write_tree(self.ctx, files)
+
+    def build(self, *extra, legacy=False, dockerfile=None):
+        env = dict(engine.ENV, DOCKER_BUILDKIT="0" if legacy else "1")
+        args = [engine.DOCKER, "build", "-q"]
+        if dockerfile:
+            args += ["-f", dockerfile]
+        image = subprocess.run(args + list(extra) + [self.ctx], env=env, capture_output=True, check=True).stdout.decode().strip()
+        self.n += 1
+        archive = os.path.join(self.tmp, "image%d.tar" % self.n)
+        engine.save(image, archive)
+        return archive
+
+    def check(self, archive, *extra, cwd_ctx=None):
+        code, out, err = engine.stalecheck("check", archive, "-C", cwd_ctx or self.ctx, "--format", "json", *extra)
+        self.assertIn(code, (0, 1), err)
+        doc = json.loads(out)
+        self.assertEqual(code, 1 if doc["verdict"] == "stale" else 0)
+        return code, doc
+
+    def findings(self, doc):
+        return sorted((f["status"], f["path"]) for f in doc["findings"])
+
+    def test_an_image_that_was_not_rebuilt_shows_the_changed_signature_and_its_copy_step(self):
+        self.write({"Dockerfile": "FROM %s\nWORKDIR /app\nCOPY src/ ./\n" % BASE,
+                    "src/greet.py": "def greet(name):\n    return name\n", "src/main.py": "print(1)\n"})
+        old = self.build()
+        code, doc = self.check(old)
+        self.assertEqual((code, doc["findings"]), (0, []))
+        self.write({"src/greet.py": "def greet(name, greeting):\n    return greeting + name\n"})
+        code, doc = self.check(old)
+        self.assertEqual(code, 1)
+        self.assertEqual(self.findings(doc), [("stale", "/app/greet.py")])
+        f = doc["findings"][0]
+        self.assertEqual(f["source"], "src/greet.py")
+        self.assertEqual(f["instruction"], {"line": 3, "text": "COPY src/ ./"})
+        self.assertEqual(f["layer"]["created_by"], "COPY src/ ./ # buildkit")
+        self.assertEqual(f["expected"], engine.xxh128(open(os.path.join(self.ctx, "src/greet.py"), "rb").read()))
+        code, doc = self.check(self.build())
+        self.assertEqual((code, doc["findings"]), (0, []))
+
+    def test_no_cache_still_ships_old_bytes_of_same_size_and_mtime_until_the_builder_cache_is_pruned(self):
+        self.write({"Dockerfile": "FROM scratch\nCOPY app.py /app/\n", "app.py": "value = 1\n"})
+        code, doc = self.check(self.build("--no-cache"))
+        self.assertEqual(code, 0)
+        path = os.path.join(self.ctx, "app.py")
+        st = os.stat(path)
+        self.write({"app.py": "value = 2\n"})
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        stale_image = self.build("--no-cache")
+        code, doc = self.check(stale_image)
+        # The engine on these machines keeps the old bytes: stalecheck must say so.
+        self.assertEqual(code, 1)
+        self.assertEqual(self.findings(doc), [("stale", "/app/app.py")])
+        self.assertEqual(doc["findings"][0]["actual"], engine.xxh128(b"value = 1\n"))
+        engine.run(engine.DOCKER, "builder", "prune", "-af")
+        code, doc = self.check(self.build("--no-cache"))
+        self.assertEqual((code, doc["findings"]), (0, []))
+
+    def test_added_deleted_and_newly_ignored_files(self):
+        self.write({"Dockerfile": "FROM scratch\nCOPY . /srv/\n", ".dockerignore": "Dockerfile\n.dockerignore\n",
+                    "keep.py": "k", "delete-me.py": "d", "secret.env": "s"})
+        image = self.build()
+        os.remove(os.path.join(self.ctx, "delete-me.py"))
+        self.write({"added.py": "a", ".dockerignore": "Dockerfile\n.dockerignore\n*.env\n"})
+        code, doc = self.check(image)
+        self.assertEqual(self.findings(doc), [("extra", "/srv/delete-me.py"), ("extra", "/srv/secret.env"),
+                                              ("missing", "/srv/added.py")])
+
+    def test_multi_stage_only_the_chosen_stage_and_its_context_copies_count(self):
+        self.write({"Dockerfile": "FROM %s AS build\nCOPY tool.sh /build/\nRUN cp /build/tool.sh /build/out\n"
+                                  "FROM scratch AS final\nCOPY --from=build /build/out /bin/out\nCOPY app/ /app/\n" % BASE,
+                    "tool.sh": "v1", "app/x.py": "x"})
+        image = self.build()
+        self.write({"tool.sh": "v2"})  # only used by the build stage
+        code, doc = self.check(image)
+        self.assertEqual((code, doc["findings"]), (0, []))
+        self.assertEqual(doc["context"]["stage"], "final")
+        self.write({"app/x.py": "x2"})
+        code, doc = self.check(image)
+        self.assertEqual(self.findings(doc), [("stale", "/app/x.py")])
+        # --target picks the build stage: its COPY is now stale.
+        build_image = self.build("--target", "build")
+        self.write({"tool.sh": "v3"})
+        code, doc = self.check(build_image, "--target", "build")
+        self.assertEqual(self.findings(doc), [("stale", "/build/tool.sh")])
+
+    def test_files_a_run_step_changed_on_purpose_are_not_findings(self):
+        self.write({"Dockerfile": "FROM %s\nCOPY conf/ /etc/app/\nRUN sed -i s/debug/info/ /etc/app/app.conf && "
+                                  "chmod 0600 /etc/app/secret\n" % BASE,
+                    "conf/app.conf": "level=debug\n", "conf/secret": "s\n"})
+        code, doc = self.check(self.build())
+        self.assertEqual((code, doc["findings"]), (0, []))
+
+    def test_a_committed_chmod_and_a_retargeted_symlink(self):
+        self.write({"Dockerfile": "FROM scratch\nCOPY bin/ /usr/local/bin/\n", "bin/run": "#!/bin/sh\n", "bin/a": "a", "bin/b": "b"})
+        os.symlink("a", os.path.join(self.ctx, "bin/current"))
+        image = self.build()
+        os.chmod(os.path.join(self.ctx, "bin/run"), 0o755)
+        os.remove(os.path.join(self.ctx, "bin/current"))
+        os.symlink("b", os.path.join(self.ctx, "bin/current"))
+        code, doc = self.check(image)
+        self.assertEqual(self.findings(doc), sorted([("mode", "/usr/local/bin/run"), ("type", "/usr/local/bin/current")]))
+        mode = [f for f in doc["findings"] if f["status"] == "mode"][0]
+        self.assertEqual((mode["expected"], mode["actual"]), ("0755", "0644"))
+
+    def test_an_image_built_from_uncommitted_work_is_stale_against_head(self):
+        self.write({"Dockerfile": "FROM scratch\nCOPY app.py /app.py\n", "app.py": "committed\n"})
+        git = ["git", "-C", self.ctx, "-c", "user.name=t", "-c", "user.email=t@t"]
+        subprocess.run(git + ["init", "-q", "."], check=True)
+        subprocess.run(git + ["add", "-A"], check=True)
+        subprocess.run(git + ["commit", "-qm", "one"], check=True)
+        self.write({"app.py": "uncommitted work\n"})
+        image = self.build()
+        code, doc = self.check(image)
+        self.assertEqual(code, 0)
+        code, doc = self.check(image, "--rev", "HEAD")
+        self.assertEqual(self.findings(doc), [("stale", "/app.py")])
+        self.assertEqual(doc["context"]["source"], "HEAD")
+        self.assertEqual(len(doc["context"]["commit"]), 40)
+
+    def test_stale_and_orphaned_bytecode(self):
+        self.write({"Dockerfile": "FROM scratch\nCOPY app/ /app/\n", "app/mod.py": "X = 1\n", "app/old.py": "Y = 1\n"})
+        subprocess.run(["/usr/bin/python3", "-m", "compileall", "-q", os.path.join(self.ctx, "app")], check=True)
+        image = self.build()
+        code, doc = self.check(image)
+        self.assertEqual((code, doc["findings"]), (0, []))
+        # The source changes after the bytecode was compiled, and a module goes away with its
+        # bytecode left behind; the image is rebuilt from that context.
+        self.write({"app/mod.py": "X = 22\n"})
+        os.remove(os.path.join(self.ctx, "app/old.py"))
+        code, doc = self.check(self.build())
+        self.assertEqual(self.findings(doc), [("bytecode", "/app/__pycache__/mod.cpython-311.pyc"),
+                                              ("bytecode", "/app/__pycache__/old.cpython-311.pyc")])
+
+    def test_workdir_arg_env_and_wildcard_destinations(self):
+        self.write({"Dockerfile": "ARG ROOT=/opt\nFROM scratch\nARG ROOT\nENV SUB=svc\nWORKDIR $ROOT/${SUB}\n"
+                                  "COPY *.py ./lib/\nCOPY conf.ini settings.ini\n",
+                    "a.py": "a", "b.py": "b", "conf.ini": "c", "notes.txt": "n"})
+        image = self.build("--build-arg", "ROOT=/srv")
+        code, doc = self.check(image, "--build-arg", "ROOT=/srv")
+        self.assertEqual((code, doc["findings"]), (0, []))
+        self.write({"b.py": "b2", "conf.ini": "c2"})
+        code, doc = self.check(image, "--build-arg", "ROOT=/srv")
+        self.assertEqual(self.findings(doc), [("stale", "/srv/svc/lib/b.py"), ("stale", "/srv/svc/settings.ini")])
+
+    def test_the_legacy_builder_history_is_matched_too(self):
+        self.write({"Dockerfile": "FROM %s\nWORKDIR /app\nCOPY src/ ./\nRUN echo built > /app/stamp\nCOPY run.sh /usr/bin/\n" % BASE,
+                    "src/a.py": "a", "run.sh": "r"})
+        image = self.build(legacy=True)
+        code, doc = self.check(image)
+        self.assertEqual((code, doc["findings"]), (0, []))
+        self.write({"src/a.py": "a2", "run.sh": "r2"})
+        code, doc = self.check(image)
+        self.assertEqual(self.findings(doc), [("stale", "/app/a.py"), ("stale", "/usr/bin/run.sh")])
+        by_path = {f["path"]: f for f in doc["findings"]}
+        self.assertEqual(by_path["/app/a.py"]["instruction"]["line"], 3)
+        self.assertIn("#(nop) COPY", by_path["/app/a.py"]["layer"]["created_by"])
+        self.assertEqual(by_path["/usr/bin/run.sh"]["instruction"]["line"], 5)
+
+    def test_map_compares_a_flat_export_without_a_dockerfile(self):
+        self.write({"Dockerfile": "FROM scratch\nCOPY src/ /app/\n", "src/a.py": "a", "src/b.py": "b"})
+        image = self.build()
+        flat = os.path.join(self.tmp, "flat.tar")
+        with open(flat, "wb") as out:
+            layers = engine.archive_layers(image)
+            out.write(layers[-1])
+        os.remove(os.path.join(self.ctx, "src/b.py"))
+        self.write({"src/a.py": "a2", "src/c.py": "c"})
+        code, doc = self.check("tar:" + flat, "--map", "src:/app")
+        self.assertEqual(self.findings(doc), sorted([("stale", "/app/a.py"), ("extra", "/app/b.py"), ("missing", "/app/c.py")]))
+
+    def test_every_report_format(self):
+        self.write({"Dockerfile": "FROM scratch\nCOPY a.py /a.py\n", "a.py": "a"})
+        image = self.build()
+        self.write({"a.py": "a2"})
+        out_file = os.path.join(self.tmp, "report.xml")
+        code, out, err = engine.stalecheck("check", image, "-C", self.ctx, "--format", "junit", "-o", out_file)
+        self.assertEqual((code, out), (1, ""))
+        xml = open(out_file).read()
+        self.assertIn('<testcase classname="stalecheck" name="/a.py">', xml)
+        self.assertIn('<failure type="stale"', xml)
+        code, out, _ = engine.stalecheck("check", image, "-C", self.ctx, "--format", "sarif")
+        sarif = json.loads(out)
+        self.assertEqual(sarif["version"], "2.1.0")
+        self.assertEqual(sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"], 2)
+        code, out, _ = engine.stalecheck("check", image, "-C", self.ctx, "--format", "github")
+        self.assertTrue(out.startswith("::error file=%s/Dockerfile,line=2,title=stalecheck stale::stale /a.py" % self.ctx), out)
+        code, out, _ = engine.stalecheck("check", image, "-C", self.ctx)
+        self.assertEqual(code, 1)
+        self.assertIn("stale: 1 finding (1 stale)", out.splitlines()[-1])
+
+
+if __name__ == "__main__":
+    unittest.main()
