@@ -4,9 +4,10 @@
 #
 #   bench/run.sh fingerprint TREE...   # a git repository per TREE (for --rev and git ls-files)
 #   bench/run.sh inspect ARCHIVE       # a docker save archive; OCI gzip/zstd copies are made
+#   bench/run.sh check TREE            # builds an image of TREE, changes 70 files, compares
 #
-# Needs hyperfine, xxh128sum, b3sum, skopeo, zstd, igzip (scripts/install-deps.sh and
-# `apt-get install hyperfine`) and a build in build/.
+# Needs hyperfine, xxh128sum, b3sum, skopeo, zstd, igzip, rsync (scripts/install-deps.sh and
+# `apt-get install hyperfine`), a running engine for `check`, and a build in build/.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 sc=$here/build/stalecheck
@@ -83,9 +84,54 @@ inspect() {
   rm -rf "$work"
 }
 
+# check TREE: builds FROM busybox with one `COPY <dir> /src/<dir>` per top-level directory of
+# TREE, changes 70 files in the context, then times `stalecheck check` against the pipeline a
+# user runs today (extract the docker save archive, rsync -rcn --delete per destination) and
+# checks both name the same files.
+check() {
+  local tree=$1
+  local work
+  work=$(mktemp -d)
+  mkdir "$work/ctx"
+  local dockerfile="FROM stalecheck-busybox:1"
+  for d in "$tree"/*/; do
+    d=$(basename "$d")
+    cp -r "$tree/$d" "$work/ctx/$d"
+    dockerfile+=$'\n'"COPY $d /src/$d"
+  done
+  printf '%s\n' "$dockerfile" >"$work/ctx/Dockerfile"
+  "$here/fixtures/make-base.sh"
+  DOCKER_BUILDKIT=1 /usr/bin/docker build -q -t stalecheck-bench-check:1 "$work/ctx" >/dev/null
+  /usr/bin/docker save -o "$work/app.tar" stalecheck-bench-check:1
+  (cd "$work/ctx" && find . -name '*.h' -type f | sort | sed -n '1,70p' | while read -r f; do echo "// changed" >>"$f"; done)
+  local files
+  files=$(find "$work/ctx" -type f | wc -l)
+  echo "== $tree: $files context files, $(($(stat -c %s "$work/app.tar") / 1048576)) MiB archive, 70 files changed"
+  cat >"$work/pipeline.sh" <<SH
+set -e
+rm -rf $work/x && mkdir -p $work/x/fs && cd $work/x && tar -xf $work/app.tar
+for l in \$(python3 -c 'import json; print(" ".join(json.load(open("manifest.json"))[0]["Layers"]))'); do tar -xf "\$l" -C fs; done
+for d in $work/ctx/*/; do d=\$(basename "\$d"); rsync -rcn --delete --out-format='%n' "$work/ctx/\$d/" "fs/src/\$d/" 2>/dev/null | grep -v '^skipping non-regular' | sed "s|^|/src/\$d/|"; done
+SH
+  sc_files=$({ "$sc" check "$work/app.tar" -C "$work/ctx" --format json || test $? -eq 1; } | python3 -c 'import json,sys; print("\n".join(sorted(f["path"] for f in json.load(sys.stdin)["findings"])))')
+  rs_files=$(bash "$work/pipeline.sh" | grep -v -e '/$' -e 'skipping non-regular' | sort)
+  if [[ "$sc_files" == "$rs_files" ]]; then
+    echo "both name the same $(echo "$sc_files" | wc -l) files"
+  else
+    echo "DIFFERENT FILES:"; diff <(echo "$sc_files") <(echo "$rs_files") | head -20
+  fi
+  t_sc=$(time_of sc "sh -c '$sc check $work/app.tar -C $work/ctx >/dev/null; test \$? -eq 1'")
+  t_rs=$(time_of rs "bash $work/pipeline.sh")
+  row "stalecheck check" "$t_sc" "1.00x"
+  row "docker save archive: tar -x, rsync -rcn --delete" "$t_rs" "$(ratio "$t_sc" "$t_rs")"
+  echo "peak RSS: check $(peak_kb "$sc" check "$work/app.tar" -C "$work/ctx") KiB"
+  rm -rf "$work"
+}
+
 cmd=${1:-}; shift || true
 case "$cmd" in
   fingerprint) fingerprint "$@" ;;
   inspect) inspect "$@" ;;
-  *) echo "usage: $0 fingerprint TREE... | inspect ARCHIVE" >&2; exit 2 ;;
+  check) check "$@" ;;
+  *) echo "usage: $0 fingerprint TREE... | inspect ARCHIVE | check TREE" >&2; exit 2 ;;
 esac

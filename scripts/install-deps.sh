@@ -12,7 +12,7 @@ packages=(
   # the real stack the end-to-end tests drive
   docker.io busybox-static skopeo docker-registry
   # tools the tests and benchmarks compare against
-  xxhash zstd isal b3sum time curl
+  xxhash zstd isal b3sum time curl rsync hyperfine
 )
 
 missing=()

@@ -200,6 +200,27 @@ class CheckScenarios(unittest.TestCase):
         code, doc = self.check("tar:" + flat, "--map", "src:/app")
         self.assertEqual(self.findings(doc), sorted([("stale", "/app/a.py"), ("extra", "/app/b.py"), ("missing", "/app/c.py")]))
 
+    def test_add_of_a_local_tar_is_compared_member_by_member(self):
+        import tarfile, io
+        def make_tar(version):
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+                for name, data in (("lib/a.txt", b"a"), ("lib/b.txt", version)):
+                    info = tarfile.TarInfo(name)
+                    info.size = len(data)
+                    info.mode = 0o644
+                    tf.addfile(info, io.BytesIO(data))
+            return buf.getvalue()
+        self.write({"Dockerfile": "FROM scratch\nADD vendor.tar.gz /opt/\nCOPY --chmod=0755 tool /usr/bin/tool\n",
+                    "vendor.tar.gz": make_tar(b"v1"), "tool": "t"})
+        image = self.build()
+        code, doc = self.check(image)
+        self.assertEqual((code, doc["findings"]), (0, []))
+        self.write({"vendor.tar.gz": make_tar(b"v2")})
+        code, doc = self.check(image)
+        self.assertEqual(self.findings(doc), [("stale", "/opt/lib/b.txt")])
+        self.assertEqual(doc["findings"][0]["source"], "vendor.tar.gz:lib/b.txt")
+
     def test_every_report_format(self):
         self.write({"Dockerfile": "FROM scratch\nCOPY a.py /a.py\n", "a.py": "a"})
         image = self.build()
