@@ -66,7 +66,8 @@ struct LayerContents {
   std::vector<std::string> whiteouts;   // absolute paths deleted from lower layers
   std::vector<std::string> opaque_dirs; // absolute directories whose lower children are hidden
   std::string blob_digest;              // sha256 of the bytes as stored
-  std::string diff_id;                  // sha256 of the uncompressed tar
+  std::string diff_id;                  // sha256 of the uncompressed tar (the same as
+                                        // blob_digest for an uncompressed layer: hashed once)
   Compression compression = Compression::kNone;
   uint64_t stored_bytes = 0;
   uint64_t tar_bytes = 0;
@@ -90,6 +91,6 @@ struct ViewEntry {
 /// directory replaces the whole subtree; hard links take the content of the path they name
 /// (earlier in the same layer or below); missing parent directories are created (0755).
 /// Error: a hard link to a path that does not exist.
-absl::StatusOr<std::map<std::string, ViewEntry>> ApplyLayers(const std::vector<LayerContents>& layers);
+absl::StatusOr<std::map<std::string, ViewEntry>> ApplyLayers(std::vector<LayerContents> layers);
 
 }  // namespace stalecheck

@@ -5,6 +5,11 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 
 #include "absl/strings/string_view.h"
@@ -40,6 +45,35 @@ bool LooksLikeTar(absl::string_view head) {
   return head.size() >= 262 && std::memcmp(head.data() + 257, "ustar", 5) == 0;
 }
 
+// What the archive holds, by member name.
+struct Members {
+  absl::flat_hash_map<std::string, std::string> small;  // manifests, configs, tiny layers
+  absl::flat_hash_map<std::string, LayerContents> layers;
+  absl::flat_hash_map<std::string, std::string> links;  // member -> member it points to
+};
+
+// A byte range of a file, read with pread (many readers share one descriptor).
+class RangeReader : public ByteReader {
+ public:
+  RangeReader(int fd, int64_t offset, int64_t size, std::string name)
+      : fd_(fd), pos_(offset), end_(offset + size), name_(std::move(name)) {}
+  absl::StatusOr<size_t> Read(char* buf, size_t cap) override {
+    size_t want = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(cap), end_ - pos_));
+    if (want == 0) return 0;
+    ssize_t n = ::pread(fd_, buf, want, pos_);
+    if (n < 0) return ErrnoStatus(errno, absl::StrCat("reading ", name_));
+    if (n == 0) return absl::DataLossError(absl::StrCat(name_, ": truncated"));
+    pos_ += n;
+    return static_cast<size_t>(n);
+  }
+
+ private:
+  int fd_;
+  int64_t pos_;
+  int64_t end_;
+  std::string name_;
+};
+
 std::string MemberName(const char* raw) {
   absl::string_view name = raw == nullptr ? "" : raw;
   while (absl::ConsumePrefix(&name, "./")) {
@@ -47,12 +81,11 @@ std::string MemberName(const char* raw) {
   return std::string(name);
 }
 
-}  // namespace
-
-absl::StatusOr<ImageView> ReadDockerArchive(const std::string& path, const std::string& tag) {
-  absl::flat_hash_map<std::string, std::string> small;  // manifests, configs, tiny layers
-  absl::flat_hash_map<std::string, LayerContents> layers;
-  absl::flat_hash_map<std::string, std::string> links;  // member -> member it points to
+// One sequential pass (gzip-compressed archives, pipes): layers decoded as they stream by.
+absl::Status StreamMembers(const std::string& path, Members& out) {
+  auto& small = out.small;
+  auto& layers = out.layers;
+  auto& links = out.links;
   size_t small_total = 0;
   size_t members = 0;
 
@@ -123,7 +156,123 @@ absl::StatusOr<ImageView> ReadDockerArchive(const std::string& path, const std::
     small.emplace(name, std::move(body));
   }
   archive_read_free(a);
+  return status;
+}
+
+// A plain tar file: members are located first (libarchive lists them, seeking past data),
+// then the layers are decoded in parallel, each from its own byte range.
+absl::Status IndexedMembers(const std::string& path, int jobs, Members& out) {
+  struct Member {
+    std::string name;
+    int64_t header = 0;  // where libarchive says the member's headers start
+    int64_t size = 0;
+  };
+  std::vector<Member> regular;
+  struct archive* a = archive_read_new();
+  archive_read_support_format_tar(a);
+  absl::Status status;
+  if (archive_read_open_filename(a, path.c_str(), 1 << 16) != ARCHIVE_OK) {
+    status = absl::InvalidArgumentError(absl::StrCat("not a docker save archive: ", archive_error_string(a)));
+  }
+  while (status.ok()) {
+    struct archive_entry* ae = nullptr;
+    int r = archive_read_next_header(a, &ae);
+    if (r == ARCHIVE_EOF) break;
+    if (r < ARCHIVE_WARN) {
+      status = absl::DataLossError(archive_error_string(a));
+      break;
+    }
+    std::string name = MemberName(archive_entry_pathname(ae));
+    if (archive_entry_filetype(ae) == AE_IFLNK) {
+      std::string dir = name.find('/') == std::string::npos ? "" : name.substr(0, name.rfind('/'));
+      out.links[name] = CleanPath(JoinPath(dir, archive_entry_symlink(ae)));
+    } else if (const char* hl = archive_entry_hardlink(ae); hl != nullptr) {
+      out.links[name] = MemberName(hl);
+    } else if (archive_entry_filetype(ae) == AE_IFREG) {
+      regular.push_back({std::move(name), archive_read_header_position(a), archive_entry_size(ae)});
+    }
+  }
+  archive_read_free(a);
   if (!status.ok()) return status;
+
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus(errno, path);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, path);
+  // The data starts after the member's own header, past any pax or GNU long-name headers
+  // that precede it.
+  auto data_offset = [&](const Member& m) -> absl::StatusOr<int64_t> {
+    int64_t pos = m.header;
+    for (int hops = 0; hops < 8; ++hops) {
+      char block[512];
+      if (pos < 0 || pos + 512 > st.st_size || ::pread(fd.get(), block, 512, pos) != 512) break;
+      char type = block[156];
+      if (type != 'x' && type != 'g' && type != 'L' && type != 'K') return pos + 512;
+      int64_t size = 0;
+      for (int i = 124; i < 136 && block[i] != 0 && block[i] != ' '; ++i) {
+        if (block[i] < '0' || block[i] > '7') return absl::DataLossError(absl::StrCat(m.name, ": bad header"));
+        size = size * 8 + (block[i] - '0');
+      }
+      pos += 512 + (size + 511) / 512 * 512;
+    }
+    return absl::DataLossError(absl::StrCat(m.name, ": cannot locate its data"));
+  };
+
+  std::vector<std::pair<size_t, int64_t>> layer_members;  // index into regular, data offset
+  for (size_t i = 0; i < regular.size(); ++i) {
+    const Member& m = regular[i];
+    absl::StatusOr<int64_t> off = data_offset(m);
+    if (!off.ok()) return off.status();
+    if (*off + m.size > st.st_size) return absl::DataLossError(absl::StrCat(m.name, ": truncated"));
+    std::string head(static_cast<size_t>(std::min<int64_t>(m.size, 512)), '\0');
+    if (::pread(fd.get(), head.data(), head.size(), *off) != static_cast<ssize_t>(head.size())) {
+      return ErrnoStatus(errno, absl::StrCat("reading ", m.name));
+    }
+    if (SniffCompression(head) != Compression::kNone || LooksLikeTar(head)) {
+      layer_members.emplace_back(i, *off);
+    } else if (m.size <= static_cast<int64_t>(kSmallMemberLimit)) {
+      std::string body(static_cast<size_t>(m.size), '\0');
+      if (::pread(fd.get(), body.data(), body.size(), *off) != static_cast<ssize_t>(body.size())) {
+        return ErrnoStatus(errno, absl::StrCat("reading ", m.name));
+      }
+      out.small.emplace(m.name, std::move(body));
+    }
+  }
+  std::vector<LayerContents> decoded(layer_members.size());
+  absl::Status st2 = ParallelFor(layer_members.size(), jobs, [&](size_t k) -> absl::Status {
+    const Member& m = regular[layer_members[k].first];
+    RangeReader in(fd.get(), layer_members[k].second, m.size, m.name);
+    absl::StatusOr<LayerContents> layer = DecodeLayer(in, m.name);
+    if (!layer.ok()) return layer.status();
+    decoded[k] = std::move(*layer);
+    return absl::OkStatus();
+  });
+  if (!st2.ok()) return st2;
+  for (size_t k = 0; k < layer_members.size(); ++k) {
+    out.layers.emplace(regular[layer_members[k].first].name, std::move(decoded[k]));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ImageView> ReadDockerArchive(const std::string& path, const std::string& tag, int jobs) {
+  Members members;
+  std::string head;
+  {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return ErrnoStatus(errno, path);
+    head.resize(512);
+    ssize_t n = ::pread(fd.get(), head.data(), head.size(), 0);
+    head.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  }
+  struct stat st;
+  const bool plain_file = ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && LooksLikeTar(head);
+  absl::Status gathered = plain_file ? IndexedMembers(path, jobs, members) : StreamMembers(path, members);
+  if (!gathered.ok()) return gathered;
+  auto& small = members.small;
+  auto& layers = members.layers;
+  auto& links = members.links;
 
   auto resolve = [&](std::string name) {
     for (int hops = 0; hops < 8; ++hops) {
@@ -184,12 +333,21 @@ absl::StatusOr<ImageView> ReadDockerArchive(const std::string& path, const std::
 
   std::vector<LayerContents> ordered;
   std::vector<std::string> digests;
+  absl::flat_hash_map<std::string, int> uses;
+  for (const nlohmann::json& ln : *layer_names) {
+    if (ln.is_string()) uses[resolve(MemberName(ln.get<std::string>().c_str()))]++;
+  }
   for (const nlohmann::json& ln : *layer_names) {
     if (!ln.is_string()) return absl::InvalidArgumentError("manifest.json: a layer name is not a string");
     std::string member = resolve(MemberName(ln.get<std::string>().c_str()));
     auto it = layers.find(member);
     if (it != layers.end()) {
-      ordered.push_back(it->second);
+      // A layer named twice (identical layers) is copied; the last use takes it whole.
+      if (--uses[member] == 0) {
+        ordered.push_back(std::move(it->second));
+      } else {
+        ordered.push_back(it->second);
+      }
     } else if (auto s = small.find(member); s != small.end()) {
       // An empty layer is all zero blocks: nothing to sniff, read it now.
       MemoryReader mem(s->second);

@@ -32,7 +32,7 @@ absl::StatusOr<ImageView> ReadFlatTar(const std::string& path) {
   view.layers.push_back(std::move(info));
   std::vector<LayerContents> layers;
   layers.push_back(std::move(*layer));
-  absl::StatusOr<std::map<std::string, ViewEntry>> files = ApplyLayers(layers);
+  absl::StatusOr<std::map<std::string, ViewEntry>> files = ApplyLayers(std::move(layers));
   if (!files.ok()) return files.status();
   view.files = std::move(*files);
   return view;

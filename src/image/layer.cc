@@ -60,18 +60,22 @@ absl::StatusOr<LayerContents> DecodeLayer(ByteReader& in, absl::string_view name
     return absl::Status(s.code(), absl::StrCat(name, ": ", s.message()));
   };
   LayerContents out;
-  internal::HashingReader stored(in);
   std::string head;
-  if (absl::Status s = internal::ReadHead(stored, 4, &head); !s.ok()) return fail(s);
+  if (absl::Status st = internal::ReadHead(in, 4, &head); !st.ok()) return fail(st);
   out.compression = SniffCompression(head);
-  internal::PrefixedReader whole(head, stored);
+  internal::PrefixedReader whole(head, in);
+  // Compressed: hash the stored bytes on the way into the decoder, and the tar after it.
+  // Uncompressed: the stored bytes are the tar, and one SHA-256 serves as both digests.
+  std::unique_ptr<internal::HashingReader> stored;
   std::unique_ptr<ByteReader> decoder;
   ByteReader* tar_stream = &whole;
-  if (out.compression == Compression::kGzip) {
-    decoder = std::make_unique<internal::GzipReader>(whole);
-    tar_stream = decoder.get();
-  } else if (out.compression == Compression::kZstd) {
-    decoder = std::make_unique<internal::ZstdReader>(whole);
+  if (out.compression != Compression::kNone) {
+    stored = std::make_unique<internal::HashingReader>(whole);
+    if (out.compression == Compression::kGzip) {
+      decoder = std::make_unique<internal::GzipReader>(*stored);
+    } else {
+      decoder = std::make_unique<internal::ZstdReader>(*stored);
+    }
     tar_stream = decoder.get();
   }
   internal::HashingReader tar(*tar_stream);
@@ -175,11 +179,16 @@ absl::StatusOr<LayerContents> DecodeLayer(ByteReader& in, absl::string_view name
   // Read what follows the end-of-archive blocks too: the diff_id and the blob digest cover
   // every byte.
   if (absl::Status s = internal::Drain(tar); !s.ok()) return fail(s);
-  if (absl::Status s = internal::Drain(whole); !s.ok()) return fail(s);
   out.diff_id = tar.Digest();
   out.tar_bytes = tar.bytes();
-  out.blob_digest = stored.Digest();
-  out.stored_bytes = stored.bytes();
+  if (stored != nullptr) {
+    if (absl::Status s = internal::Drain(*stored); !s.ok()) return fail(s);
+    out.blob_digest = stored->Digest();
+    out.stored_bytes = stored->bytes();
+  } else {
+    out.blob_digest = out.diff_id;
+    out.stored_bytes = out.tar_bytes;
+  }
   return out;
 }
 
@@ -211,10 +220,10 @@ void AddParents(std::map<std::string, ViewEntry>& view, const std::string& path,
 
 }  // namespace
 
-absl::StatusOr<std::map<std::string, ViewEntry>> ApplyLayers(const std::vector<LayerContents>& layers) {
+absl::StatusOr<std::map<std::string, ViewEntry>> ApplyLayers(std::vector<LayerContents> layers) {
   std::map<std::string, ViewEntry> view;
   for (size_t li = 0; li < layers.size(); ++li) {
-    const LayerContents& layer = layers[li];
+    LayerContents& layer = layers[li];
     const int index = static_cast<int>(li);
     // Whiteouts and opaque markers hide lower layers only, wherever they stand in the tar:
     // apply them before any entry of this layer.
@@ -223,14 +232,14 @@ absl::StatusOr<std::map<std::string, ViewEntry>> ApplyLayers(const std::vector<L
       view.erase(gone);
       EraseBelow(view, gone);
     }
-    for (const LayerEntry& le : layer.entries) {
+    for (LayerEntry& le : layer.entries) {
       ViewEntry ve;
       ve.layer = index;
-      ve.file = le.file;
+      ve.file = std::move(le.file);
       if (!le.hardlink.empty()) {
         auto target = view.find(le.hardlink);
         if (target == view.end() || target->second.file.type != FileType::kFile) {
-          return absl::InvalidArgumentError(absl::StrCat("layer ", index, ": hard link ", le.file.path,
+          return absl::InvalidArgumentError(absl::StrCat("layer ", index, ": hard link ", ve.file.path,
                                                          " names ", le.hardlink,
                                                          ", which is not a file"));
         }
@@ -240,13 +249,14 @@ absl::StatusOr<std::map<std::string, ViewEntry>> ApplyLayers(const std::vector<L
         ve.file.digest = target->second.file.digest;
         ve.file.head = target->second.file.head;
       }
-      auto it = view.find(le.file.path);
+      const std::string path = ve.file.path;
+      auto it = view.find(path);
       if (it != view.end() && it->second.file.type == FileType::kDir &&
           ve.file.type != FileType::kDir) {
-        EraseBelow(view, le.file.path);  // a file over a directory replaces its subtree
+        EraseBelow(view, path);  // a file over a directory replaces its subtree
       }
-      AddParents(view, le.file.path, index);
-      view[le.file.path] = std::move(ve);
+      AddParents(view, path, index);
+      view.insert_or_assign(path, std::move(ve));
     }
   }
   return view;

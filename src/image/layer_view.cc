@@ -85,7 +85,7 @@ absl::StatusOr<ImageView> AssembleImage(std::string transport, std::string ref,
     }
   }
 
-  absl::StatusOr<std::map<std::string, ViewEntry>> files = ApplyLayers(layers);
+  absl::StatusOr<std::map<std::string, ViewEntry>> files = ApplyLayers(std::move(layers));
   if (!files.ok()) return files.status();
   view.files = std::move(*files);
   return view;

@@ -8,7 +8,7 @@
 
 namespace stalecheck::internal {
 
-absl::StatusOr<ImageView> ReadDockerArchive(const std::string& path, const std::string& tag);
+absl::StatusOr<ImageView> ReadDockerArchive(const std::string& path, const std::string& tag, int jobs);
 absl::StatusOr<ImageView> ReadOciLayout(const std::string& dir, const std::string& tag,
                                         const std::string& platform, int jobs);
 absl::StatusOr<ImageView> ReadFlatTar(const std::string& path);

@@ -71,7 +71,7 @@ absl::StatusOr<ImageView> ReadImage(const TargetName& target, const ReadOptions&
   std::string path, tag;
   if (target.transport == "docker-archive") {
     SplitPathTag(target.ref, &path, &tag);
-    view = internal::ReadDockerArchive(path, tag);
+    view = internal::ReadDockerArchive(path, tag, options.jobs);
   } else if (target.transport == "oci") {
     SplitPathTag(target.ref, &path, &tag);
     view = internal::ReadOciLayout(path, tag, options.platform, options.jobs);
