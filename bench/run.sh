@@ -66,20 +66,35 @@ inspect() {
   echo "== $archive: $(($(stat -c %s "$archive") / 1048576)) MiB, $entries paths"
   a=$(time_of a "$sc inspect $archive --format json")
   floor=$(time_of floor "tar -xf $archive -O")
+  layerfloor=$(time_of layerfloor "sh -c 'tar -xf $archive -O --wildcards \"*.tar\" | tar -tvf - --ignore-zeros >/dev/null'")
+  hashfloor=$(time_of hashfloor "sh -c 'tar -xf $archive -O --wildcards \"*.tar\" | sha256sum >/dev/null'")
   extract=$(time_of extract "sh -c 'rm -rf $work/x && mkdir $work/x && tar -xf $archive -C $work/x && for l in \$(python3 -c \"import json;print(\\\" \\\".join(json.load(open(\\\"$work/x/manifest.json\\\"))[0][\\\"Layers\\\"]))\"); do mkdir -p $work/x/fs && tar -xf $work/x/\$l -C $work/x/fs; done && find $work/x/fs -type f -print0 | xargs -0 -P2 xxh128sum >/dev/null'")
   g=$(time_of g "$sc inspect oci:$work/gz --format json")
+  g1=$(time_of g1 "$sc inspect -j 1 oci:$work/gz --format json")
   gfloor=$(time_of gfloor "sh -c 'for b in $work/gz/blobs/sha256/*; do gzip -dc \$b 2>/dev/null; done >/dev/null'")
   ig=$(time_of ig "sh -c 'for b in $work/gz/blobs/sha256/*; do igzip -dc \$b 2>/dev/null; done >/dev/null'")
   z=$(time_of z "$sc inspect oci:$work/zst --format json")
   zfloor=$(time_of zfloor "sh -c 'for b in $work/zst/blobs/sha256/*; do zstd -qdc \$b 2>/dev/null; done >/dev/null'")
   row "stalecheck inspect docker-archive" "$a" "1.00x"
-  row "tar -xf ARCHIVE -O >/dev/null (floor)" "$floor" "$(ratio "$a" "$floor")"
+  row "tar -xf ARCHIVE -O >/dev/null (the issue's floor)" "$floor" "$(ratio "$a" "$floor")"
+  row "tar -xf ARCHIVE -O '*.tar' | tar -tv (list every layer)" "$layerfloor" "$(ratio "$a" "$layerfloor")"
+  row "tar -xf ARCHIVE -O '*.tar' | sha256sum (verify, 1 pass)" "$hashfloor" "$(ratio "$a" "$hashfloor")"
   row "extract every layer to disk + find | xargs xxh128sum" "$extract" "$(ratio "$a" "$extract")"
   row "stalecheck inspect oci (gzip)" "$g" "1.00x"
   row "gzip -dc every blob (floor)" "$gfloor" "$(ratio "$g" "$gfloor")"
   row "igzip -dc every blob" "$ig" "$(ratio "$g" "$ig")"
+  row "stalecheck inspect -j 1 oci (gzip): one core" "$g1" "$(ratio "$g" "$g1")"
   row "stalecheck inspect oci (zstd)" "$z" "1.00x"
   row "zstd -dc every blob (floor)" "$zfloor" "$(ratio "$z" "$zfloor")"
+  # The decoder alone against igzip, one core each, on the largest gzip blob.
+  big=$(ls -S "$work"/gz/blobs/sha256/* | head -n 1)
+  if [[ -x $here/build-bench/bench_kernels ]]; then
+    raw=$(igzip -dc "$big" | wc -c)
+    t_ig=$(time_of igone "sh -c 'igzip -dc $big >/dev/null'")
+    ours=$(STALECHECK_BENCH_GZ=$big "$here/build-bench/bench_kernels" --benchmark_filter=BM_GzipReader \
+      --benchmark_format=json 2>/dev/null | python3 -c 'import json,sys; print("%.0f" % (json.load(sys.stdin)["benchmarks"][0]["bytes_per_second"]/1e6))')
+    echo "gzip decode, one core, largest blob ($((raw / 1048576)) MiB out): stalecheck's decoder ${ours} MB/s, igzip -dc $(python3 -c "print('%.0f' % ($raw/1e6/$t_ig))") MB/s"
+  fi
   echo "peak RSS: docker-archive $(peak_kb "$sc" inspect "$archive") KiB, oci gzip $(peak_kb "$sc" inspect oci:"$work/gz") KiB; budget 64 MB + 300 B/entry = $(( (64 * 1048576 + 300 * entries) / 1024 )) KiB"
   rm -rf "$work"
 }
