@@ -98,6 +98,15 @@ TEST_SUITE("dockerfile") {
     CHECK_FALSE(saw_readme);
   }
 
+  TEST_CASE("--parents keeps the source's directories, below a /./ pivot if there is one") {
+    CHECK(Plan("FROM scratch\nCOPY --parents src/pkg/c.py x.txt /dst/\n") ==
+          M{{"/dst/src/pkg/c.py", "src/pkg/c.py"}, {"/dst/x.txt", "x.txt"}});
+    CHECK(Plan("FROM scratch\nCOPY --parents src/**/*.py /dst/\n") ==
+          M{{"/dst/src/a.py", "src/a.py"}, {"/dst/src/b.py", "src/b.py"}, {"/dst/src/pkg/c.py", "src/pkg/c.py"}});
+    CHECK(Plan("FROM scratch\nCOPY --parents ./src/./pkg /dst/\n") ==
+          M{{"/dst/pkg", "src/pkg"}, {"/dst/pkg/c.py", "src/pkg/c.py"}});
+  }
+
   TEST_CASE("later copies of a path win") {
     CHECK(Plan("FROM scratch\nCOPY x.txt /f\nCOPY y.txt /f\n") == M{{"/f", "y.txt"}});
   }
@@ -121,5 +130,8 @@ TEST_SUITE("dockerfile") {
     CHECK(stalecheck::GlobMatch("[a-c].py", "b.py"));
     CHECK_FALSE(stalecheck::GlobMatch("[^a-c].py", "b.py"));
     CHECK(stalecheck::GlobMatch("\\*.py", "*.py"));
+    CHECK(stalecheck::DoubleStarMatch("a/**/c", "a/c"));
+    CHECK(stalecheck::DoubleStarMatch("a/**/c", "a/x/y/c"));
+    CHECK_FALSE(stalecheck::DoubleStarMatch("a/*/c", "a/x/y/c"));
   }
 }

@@ -50,6 +50,7 @@ struct CopyStep {
   bool dest_is_dir = false;          // dest ended in '/', or several sources / a wildcard
   std::optional<uint32_t> chmod;
   std::vector<std::string> excludes;
+  bool parents = false;              // --parents: keep the source's directories
 };
 
 /// One file (or directory, or symlink) the plan expects in the image.
@@ -85,5 +86,8 @@ absl::StatusOr<CopyPlan> BuildCopyPlan(const Dockerfile& dockerfile, const std::
 
 /// Go's filepath.Match on '/'-separated paths ('*' and '?' never match '/').
 bool GlobMatch(const std::string& pattern, const std::string& name);
+
+/// GlobMatch where a whole `**` element matches any number of directories (COPY --parents).
+bool DoubleStarMatch(const std::string& pattern, const std::string& name);
 
 }  // namespace stalecheck

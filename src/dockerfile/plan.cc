@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "stalecheck/dockerfile.h"
 #include "stalecheck/ignore.h"
 #include "stalecheck/layer.h"
@@ -286,7 +287,7 @@ class Planner {
       } else if (name == "exclude") {
         step.excludes.push_back(*value);
       } else if (name == "parents") {
-        return Error(ins.line, "COPY --parents is not supported yet");
+        step.parents = value->empty() || *value == "true";
       } else if (name != "chown" && name != "link" && name != "checksum" && name != "keep-git-dir") {
         return Error(ins.line, absl::StrCat("unknown flag --", name));
       }
@@ -358,6 +359,7 @@ class Planner {
       excludes.push_back(std::move(*m));
     }
     auto excluded = [&](const std::string& rel) { return !excludes.empty() && excludes[0].Excluded(rel); };
+    if (step.parents) return PlanParents(step, k, files, roots, excluded);
     for (const std::string& raw : step.sources) {
       std::string rel = CleanPath(absl::StrCat("/", raw));
       rel = rel == "/" ? "" : rel.substr(1);
@@ -410,6 +412,47 @@ class Planner {
         } else {
           roots.push_back(Dirname(step.dest).empty() ? "/" : Dirname(step.dest));
           Put(files, step.dest, AbsJoin(step.dest, name), src->path, *src, step, k);
+        }
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // COPY --parents: each match keeps its path below the pivot ("/./"; else the context root),
+  // and `**` spans directories.
+  template <typename Excluded>
+  absl::Status PlanParents(const CopyStep& step, int k, std::map<std::string, PlannedFile>& files,
+                           std::vector<std::string>& roots, const Excluded& excluded) {
+    roots.push_back(step.dest);
+    for (const std::string& raw : step.sources) {
+      std::string base, pattern = raw;
+      if (size_t pivot = raw.find("/./"); pivot != std::string::npos) {
+        base = raw.substr(0, pivot);
+        pattern = raw.substr(pivot + 3);
+      }
+      auto clean = [](const std::string& p) {
+        std::string c = CleanPath(absl::StrCat("/", p));
+        return c == "/" ? std::string() : c.substr(1);
+      };
+      base = clean(base);
+      pattern = clean(pattern);
+      const std::string prefix = base.empty() ? "" : base + "/";
+      std::vector<const FileEntry*> matched_dirs;
+      for (const FileEntry& e : context_) {
+        if (!prefix.empty() && !absl::StartsWith(e.path, prefix)) continue;
+        std::string rel = e.path.substr(prefix.size());
+        if (!DoubleStarMatch(pattern, rel)) continue;
+        if (excluded(rel)) continue;
+        Put(files, AbsJoin(step.dest, rel), "", e.path, e, step, k);
+        if (e.type == FileType::kDir) matched_dirs.push_back(&e);
+      }
+      for (const FileEntry* d : matched_dirs) {
+        const std::string inner_prefix = d->path + "/";
+        for (const FileEntry& e : context_) {
+          if (!absl::StartsWith(e.path, inner_prefix)) continue;
+          std::string rel = e.path.substr(prefix.size());
+          if (excluded(rel)) continue;
+          Put(files, AbsJoin(step.dest, rel), "", e.path, e, step, k);
         }
       }
     }
@@ -505,9 +548,26 @@ bool GlobAt(const std::string& p, size_t pi, const std::string& s, size_t si) {
   return si == s.size();
 }
 
+bool DoubleStarAt(const std::vector<std::string>& p, size_t pi, const std::vector<std::string>& n, size_t ni) {
+  if (pi == p.size()) return ni == n.size();
+  if (p[pi] == "**") {
+    for (size_t k = ni; k <= n.size(); ++k) {
+      if (DoubleStarAt(p, pi + 1, n, k)) return true;
+    }
+    return false;
+  }
+  return ni < n.size() && GlobAt(p[pi], 0, n[ni], 0) && DoubleStarAt(p, pi + 1, n, ni + 1);
+}
+
 }  // namespace
 
 bool GlobMatch(const std::string& pattern, const std::string& name) { return GlobAt(pattern, 0, name, 0); }
+
+bool DoubleStarMatch(const std::string& pattern, const std::string& name) {
+  std::vector<std::string> p = absl::StrSplit(pattern, '/');
+  std::vector<std::string> n = absl::StrSplit(name, '/');
+  return DoubleStarAt(p, 0, n, 0);
+}
 
 absl::StatusOr<CopyPlan> BuildCopyPlan(const Dockerfile& dockerfile, const std::vector<FileEntry>& context,
                                        const PlanOptions& options) {
