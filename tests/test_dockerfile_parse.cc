@@ -58,6 +58,11 @@ TEST_SUITE("dockerfile") {
     CHECK(*ExpandWord("\"$A b\"", env) == "one b");
     CHECK(*ExpandWord("\\$A", env) == "$A");
     CHECK(*ExpandWord("${A:-${MISSING:-x}}", env) == "one");
+    CHECK(*ExpandWord("${A:?must be set}", env) == "one");
+    auto required = ExpandWord("${EMPTY:?must be set}", env);
+    REQUIRE_FALSE(required.ok());
+    CHECK(std::string(required.status().message()) == "EMPTY: must be set");
+    CHECK(*ExpandWord("${EMPTY?unset}", env) == "");
     CHECK_FALSE(ExpandWord("${A", env).ok());
     CHECK_FALSE(ExpandWord("'open", env).ok());
   }

@@ -33,7 +33,8 @@ struct Dockerfile {
 /// continuations, heredoc bodies (skipped). Errors name the file and line.
 absl::StatusOr<Dockerfile> ParseDockerfile(const std::string& text, const std::string& path);
 
-/// Expands $VAR, ${VAR}, ${VAR:-x}, ${VAR-x}, ${VAR:+x}, ${VAR+x} and removes quotes and
+/// Expands $VAR, ${VAR}, ${VAR:-x}, ${VAR-x}, ${VAR:+x}, ${VAR+x}, ${VAR:?msg} (an error when
+/// unset or empty), ${VAR?msg} (when unset) and removes quotes and
 /// escapes as the builder's shell lexer does for one word.
 absl::StatusOr<std::string> ExpandWord(const std::string& word, const std::map<std::string, std::string>& env,
                                        char escape = '\\');

@@ -210,7 +210,7 @@ class Lexer {
         colon = true;
         ++pos_;
       }
-      if (pos_ >= s_.size() || (s_[pos_] != '-' && s_[pos_] != '+')) {
+      if (pos_ >= s_.size() || (s_[pos_] != '-' && s_[pos_] != '+' && s_[pos_] != '?')) {
         return absl::InvalidArgumentError(absl::StrCat("unsupported modifier in '", s_, "'"));
       }
       char op = s_[pos_++];
@@ -218,6 +218,10 @@ class Lexer {
       if (!word.ok()) return word.status();
       ++pos_;  // the '}'
       const bool has = colon ? !value.empty() : set;
+      if (op == '?') {
+        if (has) return value;
+        return absl::InvalidArgumentError(absl::StrCat(name, ": ", word->empty() ? "is not set" : *word));
+      }
       if (op == '-') return has ? value : *word;
       return has ? *word : std::string();
     }
