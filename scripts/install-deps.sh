@@ -9,6 +9,7 @@ packages=(
   # libraries
   libxxhash-dev libgit2-dev libabsl-dev libcxxopts-dev doctest-dev libarchive-dev
   libzstd-dev zlib1g-dev libisal-dev libssl-dev libre2-dev nlohmann-json3-dev libbenchmark-dev
+  libcurl4-openssl-dev
   # the real stack the end-to-end tests drive
   docker.io busybox-static skopeo docker-registry
   # tools the tests and benchmarks compare against

@@ -47,6 +47,7 @@ absl::StatusOr<TargetName> ParseTarget(const std::string& target);
 struct ReadOptions {
   int jobs = 0;
   std::string platform;  // "os/arch[/variant]"; "" = the host's (linux/amd64 here)
+  std::string docker_host;  // Engine API endpoint; "" = DOCKER_HOST, else the default socket
 };
 
 /// Reads a target into its view. Every blob is checked against its digest and every layer

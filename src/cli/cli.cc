@@ -101,6 +101,7 @@ absl::StatusOr<int> RunInspect(const Args& args) {
   o.add_options()("target", "the image", cxxopts::value<std::string>())(
       "path", "only paths under this prefix (repeatable)", cxxopts::value<std::vector<std::string>>())(
       "platform", "os/arch for multi-platform OCI layouts", cxxopts::value<std::string>()->default_value(""))(
+      "docker-host", "Engine API endpoint (unix:// or tcp://)", cxxopts::value<std::string>()->default_value(""))(
       "format", "text or json", cxxopts::value<std::string>()->default_value("text"))(
       "j,jobs", "worker threads", cxxopts::value<int>()->default_value("0"));
   o.parse_positional({"target"});
@@ -117,6 +118,7 @@ absl::StatusOr<int> RunInspect(const Args& args) {
   ReadOptions ro;
   ro.jobs = (*r)["jobs"].as<int>();
   ro.platform = (*r)["platform"].as<std::string>();
+  ro.docker_host = (*r)["docker-host"].as<std::string>();
   absl::StatusOr<ImageView> view = ReadImage(*target, ro);
   if (!view.ok()) return view.status();
   if (r->count("path")) {
@@ -174,6 +176,7 @@ absl::StatusOr<int> RunCheck(const Args& args) {
       "rev", "take the context from this git revision", cxxopts::value<std::string>()->default_value(""))(
       "map", "SRC:DEST, compare without a Dockerfile (repeatable)", cxxopts::value<std::vector<std::string>>())(
       "platform", "os/arch for multi-platform OCI layouts", cxxopts::value<std::string>()->default_value(""))(
+      "docker-host", "Engine API endpoint (unix:// or tcp://)", cxxopts::value<std::string>()->default_value(""))(
       "format", "text, json, junit, sarif or github", cxxopts::value<std::string>()->default_value("text"))(
       "o,output", "write the report to FILE", cxxopts::value<std::string>()->default_value(""))(
       "j,jobs", "worker threads", cxxopts::value<int>()->default_value("0"));
@@ -235,6 +238,7 @@ absl::StatusOr<int> RunCheck(const Args& args) {
   ReadOptions ro;
   ro.jobs = copts.jobs;
   ro.platform = (*r)["platform"].as<std::string>();
+  ro.docker_host = (*r)["docker-host"].as<std::string>();
   absl::StatusOr<ImageView> view = ReadImage(*target, ro);
   if (!view.ok()) return view.status();
 
@@ -281,10 +285,10 @@ const std::vector<Command>& Commands() {
        "list and hash the build context exactly as docker build sends it", RunFingerprint},
       {"check",
        "check TARGET [-C DIR] [-f DOCKERFILE] [--target STAGE] [--build-arg K=V]... [--rev REV] [--map SRC:DEST]... "
-       "[--format text|json|junit|sarif|github] [-o FILE] [-j N]",
+       "[--format text|json|junit|sarif|github] [-o FILE] [-j N] [--docker-host URL]",
        "say which files in the image differ from the build context, and which layer and line put them there",
        RunCheck},
-      {"inspect", "inspect TARGET [--path PREFIX]... [--platform OS/ARCH] [--format text|json] [-j N]",
+      {"inspect", "inspect TARGET [--path PREFIX]... [--platform OS/ARCH] [--format text|json] [-j N] [--docker-host URL]",
        "show an image's final filesystem and the layer that put each path there", RunInspect},
       {"version", "version", "print the version", RunVersion},
       {"help", "help", "list the commands", RunHelp},

@@ -9,7 +9,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <cerrno>
+#include <functional>
+#include <thread>
 #include <cstring>
 
 #include "absl/strings/string_view.h"
@@ -19,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "src/image/internal.h"
 #include "src/image/readers.h"
+#include "stalecheck/engine.h"
 #include "stalecheck/util.h"
 
 namespace stalecheck::internal {
@@ -82,7 +88,7 @@ std::string MemberName(const char* raw) {
 }
 
 // One sequential pass (gzip-compressed archives, pipes): layers decoded as they stream by.
-absl::Status StreamMembers(const std::string& path, Members& out) {
+absl::Status StreamMembers(const std::function<int(struct archive*)>& open, Members& out) {
   auto& small = out.small;
   auto& layers = out.layers;
   auto& links = out.links;
@@ -93,7 +99,7 @@ absl::Status StreamMembers(const std::string& path, Members& out) {
   archive_read_support_filter_all(a);
   archive_read_support_format_tar(a);
   absl::Status status;
-  if (archive_read_open_filename(a, path.c_str(), 1 << 20) != ARCHIVE_OK) {
+  if (open(a) != ARCHIVE_OK) {
     status = absl::InvalidArgumentError(
         absl::StrCat("not a docker save archive: ", archive_error_string(a)));
   }
@@ -256,6 +262,8 @@ absl::Status IndexedMembers(const std::string& path, int jobs, Members& out) {
 
 }  // namespace
 
+absl::StatusOr<ImageView> AssembleArchive(Members& members, const std::string& path, const std::string& tag);
+
 absl::StatusOr<ImageView> ReadDockerArchive(const std::string& path, const std::string& tag, int jobs) {
   Members members;
   std::string head;
@@ -268,8 +276,15 @@ absl::StatusOr<ImageView> ReadDockerArchive(const std::string& path, const std::
   }
   struct stat st;
   const bool plain_file = ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && LooksLikeTar(head);
-  absl::Status gathered = plain_file ? IndexedMembers(path, jobs, members) : StreamMembers(path, members);
+  absl::Status gathered =
+      plain_file ? IndexedMembers(path, jobs, members)
+                 : StreamMembers([&](struct archive* a) { return archive_read_open_filename(a, path.c_str(), 1 << 20); },
+                                 members);
   if (!gathered.ok()) return gathered;
+  return AssembleArchive(members, path, tag);
+}
+
+absl::StatusOr<ImageView> AssembleArchive(Members& members, const std::string& path, const std::string& tag) {
   auto& small = members.small;
   auto& layers = members.layers;
   auto& links = members.links;
@@ -362,6 +377,37 @@ absl::StatusOr<ImageView> ReadDockerArchive(const std::string& path, const std::
                           : std::string());
   }
   return AssembleImage("docker-archive", path, config->second, std::move(ordered), std::move(digests));
+}
+
+}  // namespace stalecheck::internal
+
+namespace stalecheck::internal {
+
+absl::StatusOr<ImageView> ReadDaemonImage(const std::string& ref, const std::string& host) {
+  absl::StatusOr<EngineClient> client = EngineClient::Connect(host);
+  if (!client.ok()) return client.status();
+  const std::string image = EscapePathSegment(ref);
+  // The image must exist before its export is streamed; this also gives a clear 404.
+  absl::StatusOr<std::string> info = client->Get(absl::StrCat("/images/", image, "/json"));
+  if (!info.ok()) return info.status();
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoStatus(errno, "creating a pipe");
+  absl::Status streamed;
+  std::thread writer([&] {
+    // A reader that stops early makes writes fail with EPIPE, not a signal.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    streamed = client->StreamTo(absl::StrCat("/images/", image, "/get"), fds[1]);
+  });
+  Members members;
+  absl::Status read = StreamMembers([&](struct archive* a) { return archive_read_open_fd(a, fds[0], 1 << 20); }, members);
+  ::close(fds[0]);
+  writer.join();
+  if (!streamed.ok()) return streamed;
+  if (!read.ok()) return read;
+  return AssembleArchive(members, ref, "");
 }
 
 }  // namespace stalecheck::internal

@@ -11,6 +11,7 @@ namespace stalecheck::internal {
 absl::StatusOr<ImageView> ReadDockerArchive(const std::string& path, const std::string& tag, int jobs);
 absl::StatusOr<ImageView> ReadOciLayout(const std::string& dir, const std::string& tag,
                                         const std::string& platform, int jobs);
+absl::StatusOr<ImageView> ReadDaemonImage(const std::string& ref, const std::string& host);
 absl::StatusOr<ImageView> ReadFlatTar(const std::string& path);
 absl::StatusOr<ImageView> ReadRootfs(const std::string& dir, int jobs);
 

@@ -77,17 +77,20 @@ absl::StatusOr<ImageView> ReadImage(const TargetName& target, const ReadOptions&
     view = internal::ReadOciLayout(path, tag, options.platform, options.jobs);
   } else if (target.transport == "tar") {
     view = internal::ReadFlatTar(target.ref);
+  } else if (target.transport == "docker-daemon") {
+    view = internal::ReadDaemonImage(target.ref, options.docker_host);
   } else if (target.transport == "rootfs") {
     view = internal::ReadRootfs(target.ref, options.jobs);
   } else {
     return absl::UnimplementedError(absl::StrCat(
-        target.transport, ":", target.ref, ": this transport is not readable yet; save the image first "
+        target.transport, ":", target.ref, ": this transport is not readable yet; save the image "
                           "(docker save -o app.tar IMAGE) and name docker-archive:app.tar"));
   }
   if (!view.ok()) {
     return absl::Status(view.status().code(),
                         absl::StrCat(target.transport, ":", target.ref, ": ", view.status().message()));
   }
+  view->transport = target.transport;
   view->ref = target.ref;
   return view;
 }

@@ -221,6 +221,30 @@ class CheckScenarios(unittest.TestCase):
         self.assertEqual(self.findings(doc), [("stale", "/opt/lib/b.txt")])
         self.assertEqual(doc["findings"][0]["source"], "vendor.tar.gz:lib/b.txt")
 
+    def test_an_image_in_the_engine_is_read_through_the_api_by_name_or_transport(self):
+        self.write({"Dockerfile": "FROM %s\nCOPY app/ /app/\n" % BASE, "app/a.py": "a", "app/b.py": "b"})
+        self.build("-t", "stalecheck-e2e-daemon:dev")
+        self.write({"app/a.py": "a2"})
+        archive_code, archive_doc = self.check(self.build_archive_of("stalecheck-e2e-daemon:dev"))
+        for target in ("docker-daemon:stalecheck-e2e-daemon:dev", "stalecheck-e2e-daemon:dev"):
+            code, doc = self.check(target)
+            self.assertEqual(code, 1)
+            self.assertEqual(doc["target"]["transport"], "docker-daemon")
+            self.assertEqual(doc["findings"], archive_doc["findings"])
+            self.assertEqual(doc["target"]["image_id"], archive_doc["target"]["image_id"])
+        code, out, err = engine.stalecheck("check", "docker-daemon:stalecheck-e2e-no-such:1", "-C", self.ctx)
+        self.assertEqual(code, 2)
+        self.assertIn("No such image", err)
+        code, out, err = engine.stalecheck("check", "stalecheck-e2e-daemon:dev", "-C", self.ctx,
+                                           "--docker-host", "unix:///nonexistent.sock")
+        self.assertEqual(code, 2)
+        self.assertIn("did not answer", err)
+
+    def build_archive_of(self, image):
+        archive = os.path.join(self.tmp, "saved.tar")
+        engine.save(image, archive)
+        return archive
+
     def test_every_report_format(self):
         self.write({"Dockerfile": "FROM scratch\nCOPY a.py /a.py\n", "a.py": "a"})
         image = self.build()

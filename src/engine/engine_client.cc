@@ -1,0 +1,176 @@
+#include <curl/curl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "stalecheck/engine.h"
+
+namespace stalecheck {
+namespace {
+
+void InitCurl() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+// The newest API version this client speaks; the engine's own is used when older.
+constexpr const char* kMaxApiVersion = "1.43";
+
+int CompareVersions(const std::string& a, const std::string& b) {
+  int a1 = 0, a2 = 0, b1 = 0, b2 = 0;
+  std::sscanf(a.c_str(), "%d.%d", &a1, &a2);
+  std::sscanf(b.c_str(), "%d.%d", &b1, &b2);
+  if (a1 != b1) return a1 < b1 ? -1 : 1;
+  if (a2 != b2) return a2 < b2 ? -1 : 1;
+  return 0;
+}
+
+struct Response {
+  long status = 0;
+  std::string body;        // for Get, or the error body of a stream
+  std::string api_version; // from the header
+  int fd = -1;             // for StreamTo
+  bool write_failed = false;
+};
+
+size_t OnBody(char* data, size_t size, size_t n, void* user) {
+  auto* r = static_cast<Response*>(user);
+  size_t len = size * n;
+  if (r->fd < 0 || r->status != 200) {
+    if (r->body.size() < (1 << 20)) r->body.append(data, len);
+    return len;
+  }
+  size_t done = 0;
+  while (done < len) {
+    ssize_t w = ::write(r->fd, data + done, len - done);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      r->write_failed = true;
+      return 0;  // the reader went away: stop the transfer
+    }
+    done += static_cast<size_t>(w);
+  }
+  return len;
+}
+
+size_t OnHeader(char* data, size_t size, size_t n, void* user) {
+  auto* r = static_cast<Response*>(user);
+  std::string line(data, size * n);
+  if (absl::StartsWithIgnoreCase(line, "HTTP/")) {
+    size_t sp = line.find(' ');
+    if (sp != std::string::npos) r->status = std::strtol(line.c_str() + sp + 1, nullptr, 10);
+  } else if (absl::StartsWithIgnoreCase(line, "api-version:")) {
+    r->api_version = std::string(absl::StripAsciiWhitespace(line.substr(12)));
+  }
+  return size * n;
+}
+
+}  // namespace
+
+struct EngineClient::Impl {
+  std::string host;
+  std::string socket;  // unix socket path, or ""
+  std::string base;    // "http://localhost" or "http://HOST:PORT"
+  std::string version;
+
+  absl::Status Perform(const std::string& path, Response* r, bool versioned) const {
+    CURL* c = curl_easy_init();
+    if (c == nullptr) return absl::InternalError("cannot start an HTTP client");
+    std::string url = versioned ? absl::StrCat(base, "/v", version, path) : absl::StrCat(base, path);
+    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+    if (!socket.empty()) curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, socket.c_str());
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    CURLcode rc = curl_easy_perform(c);
+    curl_easy_cleanup(c);
+    if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && r->write_failed)) {
+      return absl::UnavailableError(absl::StrCat("the Docker engine at ", host, " did not answer: ", curl_easy_strerror(rc)));
+    }
+    if (r->status != 200) {
+      std::string msg = r->body;
+      nlohmann::json j = nlohmann::json::parse(r->body, nullptr, false);
+      if (!j.is_discarded() && j.is_object() && j.contains("message") && j["message"].is_string()) {
+        msg = j["message"].get<std::string>();
+      }
+      auto code = r->status == 404 ? absl::StatusCode::kNotFound : absl::StatusCode::kInvalidArgument;
+      return absl::Status(code, absl::StrCat("the engine answered ", r->status, ": ", absl::StripAsciiWhitespace(msg)));
+    }
+    return absl::OkStatus();
+  }
+};
+
+EngineClient::EngineClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+EngineClient::EngineClient(EngineClient&&) noexcept = default;
+EngineClient& EngineClient::operator=(EngineClient&&) noexcept = default;
+EngineClient::~EngineClient() = default;
+
+const std::string& EngineClient::host() const { return impl_->host; }
+const std::string& EngineClient::api_version() const { return impl_->version; }
+
+absl::StatusOr<EngineClient> EngineClient::Connect(const std::string& host_in) {
+  InitCurl();
+  auto impl = std::make_unique<Impl>();
+  std::string host = host_in;
+  if (host.empty()) {
+    const char* env = std::getenv("DOCKER_HOST");
+    host = env != nullptr && *env != '\0' ? env : "unix:///var/run/docker.sock";
+  }
+  impl->host = host;
+  if (absl::StartsWith(host, "unix://")) {
+    impl->socket = host.substr(7);
+    impl->base = "http://localhost";
+  } else if (absl::StartsWith(host, "tcp://")) {
+    const char* tls = std::getenv("DOCKER_TLS_VERIFY");
+    if (tls != nullptr && *tls != '\0') {
+      return absl::UnimplementedError(absl::StrCat(host, ": TLS connections to the engine are not supported yet"));
+    }
+    impl->base = absl::StrCat("http://", host.substr(6));
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("Docker host '", host, "': use unix:// or tcp://"));
+  }
+  Response r;
+  if (absl::Status s = impl->Perform("/_ping", &r, false); !s.ok()) return s;
+  impl->version = r.api_version.empty() || CompareVersions(r.api_version, kMaxApiVersion) > 0 ? kMaxApiVersion
+                                                                                               : r.api_version;
+  return EngineClient(std::move(impl));
+}
+
+absl::StatusOr<std::string> EngineClient::Get(const std::string& path) const {
+  Response r;
+  if (absl::Status s = impl_->Perform(path, &r, true); !s.ok()) return s;
+  return std::move(r.body);
+}
+
+absl::Status EngineClient::StreamTo(const std::string& path, int fd) const {
+  Response r;
+  r.fd = fd;
+  absl::Status s = impl_->Perform(path, &r, true);
+  ::close(fd);
+  return s;
+}
+
+std::string EscapePathSegment(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      absl::StrAppendFormat(&out, "%%%02X", c);
+    }
+  }
+  return out;
+}
+
+}  // namespace stalecheck
