@@ -87,6 +87,23 @@ std::string MemberName(const char* raw) {
   return std::string(name);
 }
 
+// Identical layers are stored once; the others are symlinks ("../<id>/layer.tar") or hard
+// links to it. Records such a member; false for anything else.
+bool RecordLink(struct archive_entry* ae, const std::string& name,
+                absl::flat_hash_map<std::string, std::string>& links) {
+  if (archive_entry_filetype(ae) == AE_IFLNK) {
+    std::string dir = name.find('/') == std::string::npos ? "" : name.substr(0, name.rfind('/'));
+    links[name] = CleanPath(JoinPath(dir, archive_entry_symlink(ae)));
+    return true;
+  }
+  if (const char* hl = archive_entry_hardlink(ae); hl != nullptr) {
+    links[name] = MemberName(hl);
+    return true;
+  }
+  return false;
+}
+
+
 // One sequential pass (gzip-compressed archives, pipes): layers decoded as they stream by.
 absl::Status StreamMembers(const std::function<int(struct archive*)>& open, Members& out) {
   auto& small = out.small;
@@ -115,17 +132,7 @@ absl::Status StreamMembers(const std::function<int(struct archive*)>& open, Memb
     }
     ++members;
     std::string name = MemberName(archive_entry_pathname(ae));
-    if (archive_entry_filetype(ae) == AE_IFLNK) {
-      // Identical layers are stored once; the others point at it ("../<id>/layer.tar").
-      std::string dir = name.find('/') == std::string::npos ? "" : name.substr(0, name.rfind('/'));
-      links[name] = CleanPath(JoinPath(dir, archive_entry_symlink(ae)));
-      continue;
-    }
-    if (archive_entry_filetype(ae) != AE_IFREG) continue;
-    if (const char* hl = archive_entry_hardlink(ae); hl != nullptr) {
-      links[name] = MemberName(hl);
-      continue;
-    }
+    if (RecordLink(ae, name, links) || archive_entry_filetype(ae) != AE_IFREG) continue;
     ArchiveDataReader data(a);
     std::string head;
     if (absl::Status s = ReadHead(data, 512, &head); !s.ok()) {
@@ -189,12 +196,8 @@ absl::Status IndexedMembers(const std::string& path, int jobs, Members& out) {
       break;
     }
     std::string name = MemberName(archive_entry_pathname(ae));
-    if (archive_entry_filetype(ae) == AE_IFLNK) {
-      std::string dir = name.find('/') == std::string::npos ? "" : name.substr(0, name.rfind('/'));
-      out.links[name] = CleanPath(JoinPath(dir, archive_entry_symlink(ae)));
-    } else if (const char* hl = archive_entry_hardlink(ae); hl != nullptr) {
-      out.links[name] = MemberName(hl);
-    } else if (archive_entry_filetype(ae) == AE_IFREG) {
+    if (RecordLink(ae, name, out.links)) continue;
+    if (archive_entry_filetype(ae) == AE_IFREG) {
       regular.push_back({std::move(name), archive_read_header_position(a), archive_entry_size(ae)});
     }
   }
