@@ -76,6 +76,21 @@ TEST_SUITE("walk") {
     CHECK(Walk(d, "d3\n", 1) == Walk(d, "d3\n", 8));
   }
 
+  TEST_CASE("small files are hashed during the walk, large ones after it, with the same digests") {
+    TempDir d;
+    std::string big(stalecheck::kInlineHashLimit * 3, 'b');
+    d.Write("small", "tiny");
+    d.Write("big", big);
+    auto m = IgnoreMatcher::Parse("");
+    auto entries = stalecheck::WalkTree(d.path(), *m, 2);
+    REQUIRE(entries.ok());
+    CHECK((*entries)[1].digest == stalecheck::HashBytes("tiny"));
+    CHECK((*entries)[0].digest == stalecheck::Digest128{});
+    REQUIRE(stalecheck::HashFiles(d.path(), *entries, 2).ok());
+    CHECK((*entries)[0].digest == stalecheck::HashBytes(big));
+    CHECK((*entries)[0].size == big.size());
+  }
+
   TEST_CASE("the root digest does not depend on the number of threads") {
     TempDir d;
     for (int i = 0; i < 300; ++i) d.Write("d" + std::to_string(i % 11) + "/f" + std::to_string(i), std::to_string(i));
@@ -121,7 +136,7 @@ TEST_SUITE("walk") {
       CHECK(std::string(ctx.status().message()).find(".dockerignore") != std::string::npos);
     }
     SUBCASE("a file that disappears between walk and hash") {
-      d.Write("gone", "x");
+      d.Write("gone", std::string(stalecheck::kInlineHashLimit + 1, 'x'));
       auto m = IgnoreMatcher::Parse("");
       auto entries = stalecheck::WalkTree(d.path(), *m, 1);
       REQUIRE(entries.ok());

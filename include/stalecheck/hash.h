@@ -40,8 +40,13 @@ class StreamHasher {
   void* state_;
 };
 
+struct FileDigest {
+  Digest128 digest;
+  uint64_t size = 0;  // the bytes that were hashed
+};
+
 /// XXH3-128 of a file's bytes, read in bounded chunks. Errors name the path.
-absl::StatusOr<Digest128> HashFile(const std::string& path);
+absl::StatusOr<FileDigest> HashFile(const std::string& path);
 
 /// Incremental SHA-256, for blob digests and diff_ids.
 class Sha256 {

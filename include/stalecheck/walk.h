@@ -10,18 +10,21 @@
 
 namespace stalecheck {
 
+/// Files smaller than this are hashed during the walk; HashFiles reads the others.
+inline constexpr uint64_t kInlineHashLimit = 128 << 10;
+
 /// Walks `root` on `jobs` threads and returns what the walker sends, sorted by path (paths
 /// relative to `root`): files, directories and symlinks (never followed) that `ignore` does
 /// not exclude; an excluded directory is skipped whole unless
 /// IgnoreMatcher::WalkExcludedDir says the walker enters it, in which case it is sent too.
 /// FIFOs, sockets and device files are never sent (the engine does not send them) and never
-/// opened. Digests are not computed here (see HashFiles). Errors: `root` missing or not a
-/// directory, a directory that cannot be read.
+/// opened. Files under kInlineHashLimit get their digest here; HashFiles does the rest.
+/// Errors: `root` missing or not a directory, a directory or file that cannot be read.
 absl::StatusOr<std::vector<FileEntry>> WalkTree(const std::string& root, const IgnoreMatcher& ignore,
                                                 int jobs);
 
-/// Fills the digest of every file entry (reading `root`/path) on `jobs` threads, largest
-/// files first. Errors name a file that cannot be read.
+/// Fills the digest of every file entry of kInlineHashLimit bytes or more (reading
+/// `root`/path) on `jobs` threads, largest files first. Errors name a file that cannot be read.
 absl::Status HashFiles(const std::string& root, std::vector<FileEntry>& entries, int jobs);
 
 }  // namespace stalecheck

@@ -39,7 +39,7 @@ Digest128 StreamHasher::Finish() const {
   return Digest128{h.high64, h.low64};
 }
 
-absl::StatusOr<Digest128> HashFile(const std::string& path) {
+absl::StatusOr<FileDigest> HashFile(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
   if (!fd.valid()) return ErrnoStatus(errno, absl::StrCat("reading ", path));
   constexpr size_t kChunk = 256 << 10;
@@ -50,12 +50,15 @@ absl::StatusOr<Digest128> HashFile(const std::string& path) {
   if (static_cast<size_t>(n) < kChunk) {
     // A short read may still not be the end (a file growing under us): confirm.
     ssize_t more = ::read(fd.get(), buf.data() + n, kChunk - static_cast<size_t>(n));
-    if (more == 0) return HashBytes(absl::string_view(buf.data(), static_cast<size_t>(n)));
+    if (more == 0) {
+      return FileDigest{HashBytes(absl::string_view(buf.data(), static_cast<size_t>(n))), static_cast<uint64_t>(n)};
+    }
     if (more < 0) return ErrnoStatus(errno, absl::StrCat("reading ", path));
     n += more;
   }
   StreamHasher hasher;
   hasher.Update(buf.data(), static_cast<size_t>(n));
+  uint64_t total = static_cast<uint64_t>(n);
   for (;;) {
     n = ::read(fd.get(), buf.data(), kChunk);
     if (n < 0) {
@@ -64,8 +67,9 @@ absl::StatusOr<Digest128> HashFile(const std::string& path) {
     }
     if (n == 0) break;
     hasher.Update(buf.data(), static_cast<size_t>(n));
+    total += static_cast<uint64_t>(n);
   }
-  return hasher.Finish();
+  return FileDigest{hasher.Finish(), total};
 }
 
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {

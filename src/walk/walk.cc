@@ -84,6 +84,27 @@ class DirQueue {
   absl::Status error_;
 };
 
+// Hashes a file the walk found small, reading one byte more than its size so that a short
+// read proves the end. A file that grew meanwhile is left for HashFiles (size set past the
+// limit).
+absl::Status HashSmallFile(int dir_fd, const char* name, const std::string& dir_path, FileEntry& e) {
+  UniqueFd fd(::openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  if (!fd.valid()) return ErrnoStatus(errno, absl::StrCat("reading ", JoinPath(dir_path, name)));
+  thread_local std::vector<char> buf(kInlineHashLimit + 1);
+  ssize_t n;
+  do {
+    n = ::read(fd.get(), buf.data(), buf.size());
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return ErrnoStatus(errno, absl::StrCat("reading ", JoinPath(dir_path, name)));
+  if (static_cast<size_t>(n) >= kInlineHashLimit) {
+    e.size = kInlineHashLimit;  // grew: HashFiles reads it whole
+    return absl::OkStatus();
+  }
+  e.size = static_cast<uint64_t>(n);
+  e.digest = HashBytes(absl::string_view(buf.data(), static_cast<size_t>(n)));
+  return absl::OkStatus();
+}
+
 absl::Status ReadDir(const std::string& root, const std::string& rel, const IgnoreMatcher& ignore,
                      DirQueue& queue, std::vector<FileEntry>& out) {
   std::string abs = rel.empty() ? root : JoinPath(root, rel);
@@ -130,6 +151,14 @@ absl::Status ReadDir(const std::string& root, const std::string& rel, const Igno
     e.mtime = st.st_mtim.tv_sec;
     if (e.type == FileType::kFile) {
       e.size = static_cast<uint64_t>(st.st_size);
+      if (e.size < kInlineHashLimit) {
+        // Small files are hashed here, opened relative to the directory already open: one
+        // path lookup and one read instead of a second walk over the name.
+        if (absl::Status hs = HashSmallFile(::dirfd(dir), de->d_name, abs, e); !hs.ok()) {
+          status = hs;
+          break;
+        }
+      }
     } else if (e.type == FileType::kSymlink) {
       std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
       ssize_t n = ::readlinkat(::dirfd(dir), de->d_name, target.data(), target.size());
@@ -192,16 +221,17 @@ absl::Status HashFiles(const std::string& root, std::vector<FileEntry>& entries,
   // Largest files first, so one big file does not finish alone at the end.
   std::vector<size_t> order;
   for (size_t i = 0; i < entries.size(); ++i) {
-    if (entries[i].type == FileType::kFile) order.push_back(i);
+    if (entries[i].type == FileType::kFile && entries[i].size >= kInlineHashLimit) order.push_back(i);
   }
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return entries[a].size > entries[b].size; });
   return ParallelFor(order.size(), jobs, [&](size_t k) -> absl::Status {
     FileEntry& e = entries[order[k]];
     std::string abs = JoinPath(root, e.path);
-    absl::StatusOr<Digest128> d = HashFile(abs);
+    absl::StatusOr<FileDigest> d = HashFile(abs);
     if (!d.ok()) return d.status();
-    e.digest = *d;
+    e.digest = d->digest;
+    e.size = d->size;
     return absl::OkStatus();
   });
 }
