@@ -285,7 +285,7 @@ const std::vector<Command>& Commands() {
        "list and hash the build context exactly as docker build sends it", RunFingerprint},
       {"check",
        "check TARGET [-C DIR] [-f DOCKERFILE] [--target STAGE] [--build-arg K=V]... [--rev REV] [--map SRC:DEST]... "
-       "[--format text|json|junit|sarif|github] [-o FILE] [-j N] [--docker-host URL]",
+       "[--platform OS/ARCH] [--format text|json|junit|sarif|github] [-o FILE] [-j N] [--docker-host URL]",
        "say which files in the image differ from the build context, and which layer and line put them there",
        RunCheck},
       {"inspect", "inspect TARGET [--path PREFIX]... [--platform OS/ARCH] [--format text|json] [-j N] [--docker-host URL]",
