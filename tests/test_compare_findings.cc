@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include "stalecheck/compare.h"
+#include "test_helpers.h"
 
 using stalecheck::FileEntry;
 using stalecheck::FileType;
@@ -9,12 +10,7 @@ using stalecheck::ImageView;
 namespace {
 
 FileEntry F(const std::string& path, const std::string& data, uint32_t mode = 0644) {
-  FileEntry e;
-  e.path = path;
-  e.mode = mode;
-  e.size = data.size();
-  e.digest = stalecheck::HashBytes(data);
-  return e;
+  return stalecheck::testing::FileOf(path, data, mode);
 }
 
 FileEntry L(const std::string& path, const std::string& target) {
@@ -61,13 +57,7 @@ std::vector<std::string> Statuses(const stalecheck::CheckResult& r) {
   return out;
 }
 
-FileEntry D(const std::string& path) {
-  FileEntry e;
-  e.path = path;
-  e.type = FileType::kDir;
-  e.mode = 0755;
-  return e;
-}
+FileEntry D(const std::string& path) { return stalecheck::testing::DirOf(path); }
 
 }  // namespace
 

@@ -2,6 +2,7 @@
 
 #include "stalecheck/dockerfile.h"
 #include "stalecheck/hash.h"
+#include "test_helpers.h"
 
 using stalecheck::FileEntry;
 using stalecheck::FileType;
@@ -9,21 +10,10 @@ using stalecheck::FileType;
 namespace {
 
 FileEntry File(const std::string& path, const std::string& data = "x", uint32_t mode = 0644) {
-  FileEntry e;
-  e.path = path;
-  e.mode = mode;
-  e.size = data.size();
-  e.digest = stalecheck::HashBytes(data);
-  return e;
+  return stalecheck::testing::FileOf(path, data, mode);
 }
 
-FileEntry Dir(const std::string& path) {
-  FileEntry e;
-  e.path = path;
-  e.type = FileType::kDir;
-  e.mode = 0755;
-  return e;
-}
+FileEntry Dir(const std::string& path) { return stalecheck::testing::DirOf(path); }
 
 std::vector<FileEntry> Context() {
   return {File("Dockerfile"), File("README.md"), Dir("src"), File("src/a.py"), File("src/b.py"), Dir("src/pkg"),

@@ -12,11 +12,7 @@ void Git(const TempDir& d, const std::string& args) {
   REQUIRE(Sh("cd '" + d.path() + "' && git -c user.name=t -c user.email=t@t " + args + " >/dev/null 2>&1"));
 }
 
-std::vector<std::string> Paths(const stalecheck::Context& c) {
-  std::vector<std::string> out;
-  for (const auto& e : c.entries) out.push_back(e.path);
-  return out;
-}
+std::vector<std::string> Paths(const stalecheck::Context& c) { return stalecheck::testing::PathsOf(c.entries); }
 
 }  // namespace
 

@@ -11,7 +11,36 @@
 #include <string>
 #include <vector>
 
+#include "stalecheck/entry.h"
+#include "stalecheck/hash.h"
+
 namespace stalecheck::testing {
+
+/// A context or image file entry with the digest of `data`.
+inline FileEntry FileOf(const std::string& path, const std::string& data = "x", uint32_t mode = 0644) {
+  FileEntry e;
+  e.path = path;
+  e.mode = mode;
+  e.size = data.size();
+  e.digest = HashBytes(data);
+  return e;
+}
+
+/// A directory entry (0755).
+inline FileEntry DirOf(const std::string& path) {
+  FileEntry e;
+  e.path = path;
+  e.type = FileType::kDir;
+  e.mode = 0755;
+  return e;
+}
+
+/// The paths of entries, in order.
+inline std::vector<std::string> PathsOf(const std::vector<FileEntry>& entries) {
+  std::vector<std::string> out;
+  for (const auto& e : entries) out.push_back(e.path);
+  return out;
+}
 
 /// A scratch directory removed at the end of the test.
 class TempDir {

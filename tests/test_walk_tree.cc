@@ -15,9 +15,7 @@ using stalecheck::testing::TempDir;
 namespace {
 
 std::vector<std::string> Paths(const std::vector<stalecheck::FileEntry>& entries) {
-  std::vector<std::string> out;
-  for (const auto& e : entries) out.push_back(e.path);
-  return out;
+  return stalecheck::testing::PathsOf(entries);
 }
 
 std::vector<std::string> Walk(const TempDir& dir, const std::string& ignore, int jobs = 2) {

@@ -127,42 +127,29 @@ CheckResult Compare(const CopyPlan& plan, const ImageView& image, const CompareO
     base.layer = layer_of(v);
     const FileEntry& want = f.expected;
     const FileEntry& have = v.file;
+    // At most one finding a path, the most basic difference first.
+    auto emit = [&](const char* status, std::string expected, std::string actual, std::string reason) {
+      Finding fd = base;
+      fd.status = status;
+      fd.expected = std::move(expected);
+      fd.actual = std::move(actual);
+      fd.reason = std::move(reason);
+      result.findings.push_back(std::move(fd));
+    };
     if (want.type != have.type) {
-      Finding fd = base;
-      fd.status = "type";
-      fd.expected = FileTypeName(want.type);
-      fd.actual = FileTypeName(have.type);
-      fd.reason = absl::StrCat("a ", FileTypeName(want.type), " in the context, a ", FileTypeName(have.type), " in the image");
-      result.findings.push_back(std::move(fd));
-      continue;
-    }
-    if (want.type == FileType::kSymlink && want.target != have.target) {
-      Finding fd = base;
-      fd.status = "type";
-      fd.expected = want.target;
-      fd.actual = have.target;
-      fd.reason = absl::StrCat("symlink points to ", have.target, ", the context's to ", want.target);
-      result.findings.push_back(std::move(fd));
-      continue;
-    }
-    if (want.type == FileType::kFile && !(want.digest == have.digest)) {
-      Finding fd = base;
-      fd.status = "stale";
-      fd.expected = want.digest.ToString();
-      fd.actual = have.digest.ToString();
-      fd.reason = want.size == have.size ? "content differs (same size)"
-                                         : absl::StrCat("content differs (", have.size, " bytes in the image, ", want.size,
-                                                        " in the context)");
-      result.findings.push_back(std::move(fd));
-      continue;
-    }
-    if (want.type != FileType::kSymlink && want.mode != have.mode) {
-      Finding fd = base;
-      fd.status = "mode";
-      fd.expected = FormatMode(want.mode);
-      fd.actual = FormatMode(have.mode);
-      fd.reason = absl::StrCat("mode ", FormatMode(have.mode), " in the image, ", FormatMode(want.mode), " in the context");
-      result.findings.push_back(std::move(fd));
+      emit("type", FileTypeName(want.type), FileTypeName(have.type),
+           absl::StrCat("a ", FileTypeName(want.type), " in the context, a ", FileTypeName(have.type), " in the image"));
+    } else if (want.type == FileType::kSymlink && want.target != have.target) {
+      emit("type", want.target, have.target,
+           absl::StrCat("symlink points to ", have.target, ", the context's to ", want.target));
+    } else if (want.type == FileType::kFile && !(want.digest == have.digest)) {
+      emit("stale", want.digest.ToString(), have.digest.ToString(),
+           want.size == have.size ? "content differs (same size)"
+                                  : absl::StrCat("content differs (", have.size, " bytes in the image, ", want.size,
+                                                 " in the context)"));
+    } else if (want.type != FileType::kSymlink && want.mode != have.mode) {
+      emit("mode", FormatMode(want.mode), FormatMode(have.mode),
+           absl::StrCat("mode ", FormatMode(have.mode), " in the image, ", FormatMode(want.mode), " in the context"));
     }
   }
 
