@@ -27,6 +27,13 @@ int ResolveJobs(int requested);
 /// returned; workers never print.
 absl::Status ParallelFor(size_t count, int jobs, const std::function<absl::Status(size_t)>& fn);
 
+/// The number of workers ParallelFor(count, jobs, ...) runs: at least 1, at most `count`.
+size_t ParallelWorkers(size_t count, int jobs);
+
+/// ParallelFor that also tells `fn` which worker (0 .. ParallelWorkers()-1) runs it, for
+/// per-worker state that must not be shared between threads.
+absl::Status ParallelFor(size_t count, int jobs, const std::function<absl::Status(size_t, size_t)>& fn);
+
 /// An owned POSIX file descriptor.
 class UniqueFd {
  public:

@@ -6,9 +6,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
-#include <atomic>
 #include <mutex>
-#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -211,59 +209,40 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
 
   // Blobs are inflated in parallel; libgit2 objects are not shared between threads, so each
   // worker opens the repository itself.
-  int nthreads = std::max(1, std::min<int>(ResolveJobs(jobs), static_cast<int>(blobs.size())));
-  std::vector<RepoPtr> repos(static_cast<size_t>(nthreads));
-  std::atomic<size_t> next{0};
-  std::mutex mu;
+  struct Worker {
+    RepoPtr repo;
+    GitPtr<git_odb, git_odb_free> odb;
+  };
+  std::vector<Worker> workers(ParallelWorkers(blobs.size(), jobs));
   std::mutex big_blob;
   constexpr size_t kBigBlob = 4 << 20;
-  absl::Status first_error;
-  auto worker = [&](size_t slot) {
-    RepoPtr& repo = repos[slot];
-    if (git_repository_open(&repo.p, impl_->repo_path.c_str()) != 0) {
-      std::lock_guard<std::mutex> lock(mu);
-      if (first_error.ok()) first_error = absl::InternalError(LastGitError());
-      return;
+  absl::Status read = ParallelFor(blobs.size(), jobs, [&](size_t k, size_t slot) -> absl::Status {
+    Worker& w = workers[slot];
+    if (w.repo.p == nullptr) {
+      if (git_repository_open(&w.repo.p, impl_->repo_path.c_str()) != 0) return absl::InternalError(LastGitError());
+      git_repository_odb(&w.odb.p, w.repo.p);
     }
-    git_odb* odb = nullptr;
-    git_repository_odb(&odb, repo.p);
-    for (;;) {
-      size_t k = next.fetch_add(1);
-      if (k >= blobs.size()) break;
-      FileEntry& e = entries[blobs[k].first];
-      // A blob is inflated whole; large ones take turns so that memory stays bounded by one
-      // large blob, not one per thread.
-      size_t size = 0;
-      git_object_t type;
-      std::unique_lock<std::mutex> big(big_blob, std::defer_lock);
-      if (odb != nullptr && git_odb_read_header(&size, &type, odb, &blobs[k].second) == 0 &&
-          size > kBigBlob) {
-        big.lock();
-      }
-      BlobPtr blob;
-      if (git_blob_lookup(&blob.p, repo.p, &blobs[k].second) != 0) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (first_error.ok()) {
-          first_error = absl::InvalidArgumentError(
-              absl::StrCat("reading ", e.path, " from git: ", LastGitError()));
-        }
-        break;
-      }
-      absl::string_view data(static_cast<const char*>(git_blob_rawcontent(blob.p)),
-                            static_cast<size_t>(git_blob_rawsize(blob.p)));
-      e.size = data.size();
-      e.digest = HashBytes(data);
-      if (e.type == FileType::kSymlink) e.target = std::string(data);
+    FileEntry& e = entries[blobs[k].first];
+    // A blob is inflated whole; large ones take turns so that memory stays bounded by one
+    // large blob, not one per thread.
+    size_t size = 0;
+    git_object_t type;
+    std::unique_lock<std::mutex> big(big_blob, std::defer_lock);
+    if (w.odb.p != nullptr && git_odb_read_header(&size, &type, w.odb.p, &blobs[k].second) == 0 && size > kBigBlob) {
+      big.lock();
     }
-    if (odb != nullptr) git_odb_free(odb);
-  };
-  {
-    std::vector<std::thread> threads;
-    for (int t = 1; t < nthreads; ++t) threads.emplace_back(worker, static_cast<size_t>(t));
-    worker(0);
-    for (auto& t : threads) t.join();
-  }
-  if (!first_error.ok()) return first_error;
+    BlobPtr blob;
+    if (git_blob_lookup(&blob.p, w.repo.p, &blobs[k].second) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("reading ", e.path, " from git: ", LastGitError()));
+    }
+    absl::string_view data(static_cast<const char*>(git_blob_rawcontent(blob.p)),
+                           static_cast<size_t>(git_blob_rawsize(blob.p)));
+    e.size = data.size();
+    e.digest = HashBytes(data);
+    if (e.type == FileType::kSymlink) e.target = std::string(data);
+    return absl::OkStatus();
+  });
+  if (!read.ok()) return read;
   std::sort(entries.begin(), entries.end(),
             [](const FileEntry& a, const FileEntry& b) { return a.path < b.path; });
   return entries;
