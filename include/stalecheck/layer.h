@@ -53,6 +53,12 @@ enum class Compression { kNone, kGzip, kZstd };
 
 /// Compression by magic bytes: gzip 1f 8b, zstd 28 b5 2f fd, anything else none.
 Compression SniffCompression(absl::string_view head);
+
+/// Whether a stream's first 512 bytes are a tar header ("ustar" magic at offset 257).
+bool LooksLikeTar(absl::string_view head);
+
+/// Whether a stream looks like a layer: compressed (gzip, zstd) or a tar.
+bool LooksLikeLayer(absl::string_view head);
 const char* CompressionName(Compression c);
 
 /// One tar entry of a layer, before the layers are applied.

@@ -56,6 +56,15 @@ absl::StatusOr<std::string> FormatFlag(const cxxopts::ParseResult& r, std::initi
   return absl::InvalidArgumentError(absl::StrCat("--format ", f, ": not one of the formats this command writes"));
 }
 
+// The image-reading flags that inspect and check share: -j, --platform, --docker-host.
+ReadOptions ImageReadOptions(const cxxopts::ParseResult& r) {
+  ReadOptions ro;
+  ro.jobs = r["jobs"].as<int>();
+  ro.platform = r["platform"].as<std::string>();
+  ro.docker_host = r["docker-host"].as<std::string>();
+  return ro;
+}
+
 absl::StatusOr<int> RunFingerprint(const Args& args) {
   cxxopts::Options o("stalecheck fingerprint", "The build context as docker build would send it.");
   o.add_options()("C,context", "build context directory", cxxopts::value<std::string>()->default_value("."))(
@@ -115,11 +124,7 @@ absl::StatusOr<int> RunInspect(const Args& args) {
   if (!format.ok()) return format.status();
   absl::StatusOr<TargetName> target = ParseTarget((*r)["target"].as<std::string>());
   if (!target.ok()) return target.status();
-  ReadOptions ro;
-  ro.jobs = (*r)["jobs"].as<int>();
-  ro.platform = (*r)["platform"].as<std::string>();
-  ro.docker_host = (*r)["docker-host"].as<std::string>();
-  absl::StatusOr<ImageView> view = ReadImage(*target, ro);
+  absl::StatusOr<ImageView> view = ReadImage(*target, ImageReadOptions(*r));
   if (!view.ok()) return view.status();
   if (r->count("path")) {
     std::vector<std::string> prefixes;
@@ -235,11 +240,7 @@ absl::StatusOr<int> RunCheck(const Args& args) {
     plan = std::move(*p);
   }
 
-  ReadOptions ro;
-  ro.jobs = copts.jobs;
-  ro.platform = (*r)["platform"].as<std::string>();
-  ro.docker_host = (*r)["docker-host"].as<std::string>();
-  absl::StatusOr<ImageView> view = ReadImage(*target, ro);
+  absl::StatusOr<ImageView> view = ReadImage(*target, ImageReadOptions(*r));
   if (!view.ok()) return view.status();
 
   CompareOptions cmp;

@@ -81,7 +81,6 @@ CheckResult Compare(const CopyPlan& plan, const ImageView& image, const CompareO
   };
 
   std::set<std::string> compared;
-  std::set<std::string> planned;       // resolved image paths
   std::set<std::string> ancestors;     // directories above planned paths and roots
   auto add_ancestors = [&](std::string p) {
     while (p != "/" && !p.empty()) {
@@ -94,15 +93,13 @@ CheckResult Compare(const CopyPlan& plan, const ImageView& image, const CompareO
     add_ancestors(r);
   }
 
-  auto layer_of = [&](const ViewEntry& v) { return std::optional<int>(v.layer); };
-  std::map<std::string, const PlannedFile*> by_path;
+  std::map<std::string, const PlannedFile*> by_path;  // by resolved image path
   for (const PlannedFile& f : plan.files) {
     std::string path = f.path;
     if (!f.alt_path.empty()) {
       auto it = image.files.find(path);
       if (it != image.files.end() && it->second.file.type == FileType::kDir) path = f.alt_path;
     }
-    planned.insert(path);
     add_ancestors(path);
     by_path[path] = &f;
     compared.insert(path);
@@ -124,7 +121,7 @@ CheckResult Compare(const CopyPlan& plan, const ImageView& image, const CompareO
     const ViewEntry& v = it->second;
     // Changed on purpose by a later step that is not a context copy (RUN chmod, sed -i).
     if (copy_layer >= 0 && v.layer > copy_layer && !context_layer(v.layer)) continue;
-    base.layer = layer_of(v);
+    base.layer = v.layer;
     const FileEntry& want = f.expected;
     const FileEntry& have = v.file;
     // At most one finding a path, the most basic difference first.
@@ -170,7 +167,7 @@ CheckResult Compare(const CopyPlan& plan, const ImageView& image, const CompareO
     }
     if (!claimed) continue;
     compared.insert(path);
-    if (planned.count(path) != 0 || ancestors.count(path) != 0) continue;
+    if (by_path.count(path) != 0 || ancestors.count(path) != 0) continue;
     Finding fd;
     fd.status = "extra";
     fd.path = path;
@@ -193,7 +190,7 @@ CheckResult Compare(const CopyPlan& plan, const ImageView& image, const CompareO
     } else {
       continue;  // a legacy `name.pyc` is imported only when the .py is absent: nothing to compare
     }
-    bool covered = planned.count(source_path) != 0;
+    bool covered = by_path.count(source_path) != 0;
     for (const std::string& r : plan.dest_roots) covered = covered || (r != "/" && Under(path, r));
     if (!covered) continue;
     compared.insert(path);

@@ -1,5 +1,4 @@
 #include <algorithm>
-#include <cstring>
 
 #include <nlohmann/json.hpp>
 
@@ -464,8 +463,7 @@ class Planner {
                                    std::map<std::string, PlannedFile>& files, std::vector<std::string>& roots) {
     absl::StatusOr<std::string> bytes = opts_.read_context_file(src.path);
     if (!bytes.ok()) return bytes.status();
-    bool tar = bytes->size() >= 262 && std::memcmp(bytes->data() + 257, "ustar", 5) == 0;
-    if (SniffCompression(*bytes) == Compression::kNone && !tar) return false;
+    if (!LooksLikeLayer(*bytes)) return false;
     MemoryReader in(*bytes);
     absl::StatusOr<LayerContents> members = DecodeLayer(in, src.path);
     if (!members.ok()) return false;  // not an archive the builder would unpack either

@@ -48,6 +48,14 @@ Compression SniffCompression(absl::string_view head) {
   return Compression::kNone;
 }
 
+bool LooksLikeTar(absl::string_view head) {
+  return head.size() >= 262 && std::memcmp(head.data() + 257, "ustar", 5) == 0;
+}
+
+bool LooksLikeLayer(absl::string_view head) {
+  return SniffCompression(head) != Compression::kNone || LooksLikeTar(head);
+}
+
 const char* CompressionName(Compression c) {
   switch (c) {
     case Compression::kGzip:

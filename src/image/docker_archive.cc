@@ -47,10 +47,6 @@ class ArchiveDataReader : public ByteReader {
   struct archive* a_;
 };
 
-bool LooksLikeTar(absl::string_view head) {
-  return head.size() >= 262 && std::memcmp(head.data() + 257, "ustar", 5) == 0;
-}
-
 // What the archive holds, by member name.
 struct Members {
   absl::flat_hash_map<std::string, std::string> small;  // manifests, configs, tiny layers
@@ -139,7 +135,7 @@ absl::Status StreamMembers(const std::function<int(struct archive*)>& open, Memb
       status = absl::DataLossError(absl::StrCat("reading ", name, ": ", s.message()));
       break;
     }
-    if (SniffCompression(head) != Compression::kNone || LooksLikeTar(head)) {
+    if (LooksLikeLayer(head)) {
       PrefixedReader whole(std::move(head), data);
       absl::StatusOr<LayerContents> layer = DecodeLayer(whole, name);
       if (!layer.ok()) {
@@ -237,7 +233,7 @@ absl::Status IndexedMembers(const std::string& path, int jobs, Members& out) {
     if (::pread(fd.get(), head.data(), head.size(), *off) != static_cast<ssize_t>(head.size())) {
       return ErrnoStatus(errno, absl::StrCat("reading ", m.name));
     }
-    if (SniffCompression(head) != Compression::kNone || LooksLikeTar(head)) {
+    if (LooksLikeLayer(head)) {
       layer_members.emplace_back(i, *off);
     } else if (m.size <= static_cast<int64_t>(kSmallMemberLimit)) {
       std::string body(static_cast<size_t>(m.size), '\0');
@@ -269,16 +265,16 @@ absl::StatusOr<ImageView> AssembleArchive(Members& members, const std::string& p
 
 absl::StatusOr<ImageView> ReadDockerArchive(const std::string& path, const std::string& tag, int jobs) {
   Members members;
-  std::string head;
+  bool plain_file = false;
   {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd.valid()) return ErrnoStatus(errno, path);
-    head.resize(512);
+    struct stat st;
+    std::string head(512, '\0');
     ssize_t n = ::pread(fd.get(), head.data(), head.size(), 0);
     head.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    plain_file = ::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) && LooksLikeTar(head);
   }
-  struct stat st;
-  const bool plain_file = ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && LooksLikeTar(head);
   absl::Status gathered =
       plain_file ? IndexedMembers(path, jobs, members)
                  : StreamMembers([&](struct archive* a) { return archive_read_open_filename(a, path.c_str(), 1 << 20); },

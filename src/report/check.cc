@@ -61,10 +61,9 @@ OJson CheckJson(const CheckReport& r) {
                         {"instruction", instruction},
                         {"reason", f.reason}});
   }
+  std::map<std::string, int> counts = Counts(r.result);
   OJson summary = {{"compared", r.result.compared.size()}};
-  for (const auto& [k, v] : Counts(r.result)) summary[k] = v;
-  OJson ordered_summary = {{"compared", r.result.compared.size()}};
-  for (const char* s : kStatuses) ordered_summary[s] = summary[s];
+  for (const char* s : kStatuses) summary[s] = counts[s];
   return {{"schema_version", 1},
           {"verdict", r.result.stale ? "stale" : "fresh"},
           {"context",
@@ -76,7 +75,7 @@ OJson CheckJson(const CheckReport& r) {
             {"files", r.context.entries.size()},
             {"digest", r.context.root.Hex()}}},
           {"target", {{"transport", r.image.transport}, {"ref", r.image.ref}, {"image_id", Opt(r.image.image_id)}}},
-          {"summary", ordered_summary},
+          {"summary", summary},
           {"findings", findings}};
 }
 
