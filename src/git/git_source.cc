@@ -1,4 +1,3 @@
-#include "absl/strings/string_view.h"
 #include "stalecheck/git_source.h"
 
 #include <git2.h>
@@ -6,10 +5,14 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <cstring>
 #include <mutex>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "src/git/object_reader.h"
+#include "stalecheck/hash.h"
 #include "stalecheck/util.h"
 
 namespace stalecheck {
@@ -22,7 +25,7 @@ void InitLibgit2() {
     // Pack files are read through mapped windows that stay mapped up to a limit (8 GiB by
     // default), and mapped pages count as resident memory: keep windows small and few.
     git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, static_cast<size_t>(1) << 20);
-    git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, static_cast<size_t>(8) << 20);
+    git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, static_cast<size_t>(2) << 20);
     // Every object is read once: a cache would only hold memory.
     git_libgit2_opts(GIT_OPT_ENABLE_CACHING, 0);
   });
@@ -52,6 +55,35 @@ std::string RealPath(const std::string& p) {
   char buf[PATH_MAX];
   if (::realpath(p.c_str(), buf) == nullptr) return p;
   return buf;
+}
+
+// Reads a blob whole through libgit2 into `e` (size, digest, symlink target); for objects
+// the streaming reader does not know. Blobs over 4 MiB take turns on `big_blob`.
+absl::Status ReadBlobWithLibgit2(const std::string& repo_path, const git_oid& id,
+                                 std::mutex& big_blob, RepoPtr& repo, FileEntry& e) {
+  if (repo.p == nullptr && git_repository_open(&repo.p, repo_path.c_str()) != 0) {
+    return absl::InternalError(LastGitError());
+  }
+  constexpr size_t kBigBlob = 4 << 20;
+  GitPtr<git_odb, git_odb_free> odb;
+  size_t size = 0;
+  git_object_t type;
+  std::unique_lock<std::mutex> big(big_blob, std::defer_lock);
+  if (git_repository_odb(&odb.p, repo.p) == 0 &&
+      git_odb_read_header(&size, &type, odb.p, &id) == 0 && size > kBigBlob) {
+    big.lock();
+  }
+  BlobPtr blob;
+  if (git_blob_lookup(&blob.p, repo.p, &id) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("reading ", e.path, " from git: ", LastGitError()));
+  }
+  absl::string_view data(static_cast<const char*>(git_blob_rawcontent(blob.p)),
+                         static_cast<size_t>(git_blob_rawsize(blob.p)));
+  e.size = data.size();
+  e.digest = HashBytes(data);
+  if (e.type == FileType::kSymlink) e.target = std::string(data);
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -85,7 +117,8 @@ absl::StatusOr<GitContext> GitContext::Open(const std::string& context_dir,
   }
   const char* wd = git_repository_workdir(impl->repo.p);
   if (wd == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(context_dir, ": a bare repository has no context"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(context_dir, ": a bare repository has no context"));
   }
   impl->repo_path = git_repository_path(impl->repo.p);
   impl->workdir = RealPath(wd);
@@ -133,26 +166,31 @@ absl::StatusOr<GitContext> GitContext::Open(const std::string& context_dir,
   return GitContext(std::move(impl));
 }
 
-absl::StatusOr<std::optional<std::string>> GitContext::ReadFile(const std::string& repo_path) const {
+absl::StatusOr<std::optional<std::string>> GitContext::ReadFile(
+    const std::string& repo_path) const {
   TreePtr root;
   if (git_tree_lookup(&root.p, impl_->repo.p, &impl_->root_tree_id) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("reading the revision's tree: ", LastGitError()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("reading the revision's tree: ", LastGitError()));
   }
   git_tree_entry* te = nullptr;
-  if (git_tree_entry_bypath(&te, root.p, repo_path.c_str()) != 0) return std::optional<std::string>();
+  if (git_tree_entry_bypath(&te, root.p, repo_path.c_str()) != 0)
+    return std::optional<std::string>();
   git_oid id = *git_tree_entry_id(te);
   bool is_blob = git_tree_entry_type(te) == GIT_OBJECT_BLOB;
   git_tree_entry_free(te);
   if (!is_blob) return std::optional<std::string>();
   BlobPtr blob;
   if (git_blob_lookup(&blob.p, impl_->repo.p, &id) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("reading ", repo_path, " from git: ", LastGitError()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("reading ", repo_path, " from git: ", LastGitError()));
   }
-  return std::optional<std::string>(std::string(
-      static_cast<const char*>(git_blob_rawcontent(blob.p)), git_blob_rawsize(blob.p)));
+  return std::optional<std::string>(
+      std::string(static_cast<const char*>(git_blob_rawcontent(blob.p)), git_blob_rawsize(blob.p)));
 }
 
-absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ignore, int jobs) const {
+absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ignore,
+                                                        int jobs) const {
   std::vector<FileEntry> entries;
   std::vector<std::pair<size_t, git_oid>> blobs;  // entry index, blob id
 
@@ -207,40 +245,56 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
     }
   }
 
-  // Blobs are inflated in parallel; libgit2 objects are not shared between threads, so each
-  // worker opens the repository itself.
+  // Blobs are streamed in parallel from the packs and loose objects, so that a large blob
+  // is never in memory whole. What that reader cannot find (alternates, old formats) is
+  // read through libgit2, whose objects are not shared between threads: each worker opens
+  // the repository itself when it first needs it.
+  absl::StatusOr<std::unique_ptr<git::ObjectReader>> reader =
+      git::ObjectReader::Open(JoinPath(git_repository_commondir(impl_->repo.p), "objects"));
+  if (!reader.ok()) return reader.status();
+  {
+    std::vector<std::pair<uint64_t, size_t>> order;  // read-order key, index into blobs
+    order.reserve(blobs.size());
+    for (size_t k = 0; k < blobs.size(); ++k) {
+      git::ObjectId id;
+      std::memcpy(id.bytes, blobs[k].second.id, sizeof id.bytes);
+      order.emplace_back((*reader)->ReadOrder(id), k);
+    }
+    std::sort(order.begin(), order.end());
+    std::vector<std::pair<size_t, git_oid>> sorted;
+    sorted.reserve(blobs.size());
+    for (const auto& [key, k] : order) sorted.push_back(blobs[k]);
+    blobs = std::move(sorted);
+  }
   struct Worker {
+    git::ReadScratch scratch;
     RepoPtr repo;
-    GitPtr<git_odb, git_odb_free> odb;
   };
   std::vector<Worker> workers(ParallelWorkers(blobs.size(), jobs));
   std::mutex big_blob;
-  constexpr size_t kBigBlob = 4 << 20;
   absl::Status read = ParallelFor(blobs.size(), jobs, [&](size_t k, size_t slot) -> absl::Status {
     Worker& w = workers[slot];
-    if (w.repo.p == nullptr) {
-      if (git_repository_open(&w.repo.p, impl_->repo_path.c_str()) != 0) return absl::InternalError(LastGitError());
-      git_repository_odb(&w.odb.p, w.repo.p);
-    }
     FileEntry& e = entries[blobs[k].first];
-    // A blob is inflated whole; large ones take turns so that memory stays bounded by one
-    // large blob, not one per thread.
-    size_t size = 0;
-    git_object_t type;
-    std::unique_lock<std::mutex> big(big_blob, std::defer_lock);
-    if (w.odb.p != nullptr && git_odb_read_header(&size, &type, w.odb.p, &blobs[k].second) == 0 && size > kBigBlob) {
-      big.lock();
+    git::ObjectId id;
+    std::memcpy(id.bytes, blobs[k].second.id, sizeof id.bytes);
+    StreamHasher hasher;
+    std::string target;
+    absl::StatusOr<uint64_t> size =
+        (*reader)->ReadBlob(id, w.scratch, [&](absl::string_view piece) {
+          hasher.Update(piece.data(), piece.size());
+          if (e.type == FileType::kSymlink) target.append(piece.data(), piece.size());
+        });
+    if (size.ok()) {
+      e.size = *size;
+      e.digest = hasher.Finish();
+      if (e.type == FileType::kSymlink) e.target = std::move(target);
+      return absl::OkStatus();
     }
-    BlobPtr blob;
-    if (git_blob_lookup(&blob.p, w.repo.p, &blobs[k].second) != 0) {
-      return absl::InvalidArgumentError(absl::StrCat("reading ", e.path, " from git: ", LastGitError()));
+    if (!absl::IsNotFound(size.status())) {
+      return absl::DataLossError(
+          absl::StrCat("reading ", e.path, " from git: ", size.status().message()));
     }
-    absl::string_view data(static_cast<const char*>(git_blob_rawcontent(blob.p)),
-                           static_cast<size_t>(git_blob_rawsize(blob.p)));
-    e.size = data.size();
-    e.digest = HashBytes(data);
-    if (e.type == FileType::kSymlink) e.target = std::string(data);
-    return absl::OkStatus();
+    return ReadBlobWithLibgit2(impl_->repo_path, blobs[k].second, big_blob, w.repo, e);
   });
   if (!read.ok()) return read;
   std::sort(entries.begin(), entries.end(),
