@@ -1,5 +1,7 @@
 // stalecheck: is the code in this image the code in my build context?
 
+#include <malloc.h>
+
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -7,6 +9,10 @@
 #include "stalecheck/cli.h"
 
 int main(int argc, char** argv) {
+  // A fixed threshold: blocks from 256 KiB on are mapped, and unmapped when freed. glibc's
+  // default threshold rises to the size of each large block freed, after which freed large
+  // blocks stay in the heap and peak memory follows the largest files read, not their count.
+  mallopt(M_MMAP_THRESHOLD, 256 << 10);
   std::vector<std::string> args(argv + 1, argv + argc);
   absl::StatusOr<int> code = stalecheck::RunCommand(args);
   if (!code.ok()) {

@@ -181,6 +181,27 @@ TEST_SUITE("git objects") {
     CHECK(rev->entries[1].digest == stalecheck::HashBytes(Noise(2 << 20, 9)));
   }
 
+  TEST_CASE("a delta of a base too large to keep copies its ranges from the streamed base") {
+    TempDir d;
+    Git(d, "init -q .");
+    // A 10 MiB base, and a version that moves, repeats and overlaps ranges of it: the
+    // delta copies from the base out of order.
+    constexpr size_t kMiB = 1 << 20;
+    std::string big = Noise(10 * kMiB, 11);
+    std::string edited = big.substr(5 * kMiB, kMiB / 2) + big.substr(0, 4 * kMiB) + "inserted" +
+                         big.substr(4 * kMiB + 10, 5 * kMiB) + big.substr(100, 200000) +
+                         big.substr(10 * kMiB - 70000);
+    REQUIRE(edited.size() < big.size());
+    CommitVersions(d, "huge.bin", {big, edited});
+    Git(d, "repack -adf -q");
+    auto reader = OpenObjects(d);
+    auto storage = reader->Storage(IdOf(d, "HEAD:huge.bin"));
+    REQUIRE(storage.ok());
+    REQUIRE(storage->delta_depth == 1);
+    CHECK(ReadAll(*reader, IdOf(d, "HEAD:huge.bin")) == edited);
+    CHECK(ReadAll(*reader, IdOf(d, "HEAD~1:huge.bin")) == big);
+  }
+
   TEST_CASE("every compression level git writes reads back") {
     for (int level : {0, 1, 9}) {
       CAPTURE(level);

@@ -315,18 +315,19 @@ bool DeltaVarint(const uint8_t*& p, const uint8_t* end, uint64_t* out) {
   return false;
 }
 
-// Applies a delta (gitformat-pack "Deltified representation") to `base`, handing the result
-// to `emit` piece by piece; returns the result's size.
-absl::StatusOr<uint64_t> ApplyDelta(absl::string_view base, absl::string_view delta,
-                                    const std::function<void(absl::string_view)>& emit,
-                                    const std::string& where) {
+// Walks a delta's instructions (gitformat-pack "Deltified representation"), checking each
+// against the sizes in its header and the base's `base_size`: `copy(offset, length)` for a
+// range of the base, `insert(bytes)` for literal bytes. Returns the result's size.
+template <typename Copy, typename Insert>
+absl::StatusOr<uint64_t> WalkDelta(absl::string_view delta, uint64_t base_size, Copy copy,
+                                   Insert insert, const std::string& where) {
   const uint8_t* p = reinterpret_cast<const uint8_t*>(delta.data());
   const uint8_t* end = p + delta.size();
-  uint64_t base_size = 0, result_size = 0;
-  if (!DeltaVarint(p, end, &base_size) || !DeltaVarint(p, end, &result_size)) {
+  uint64_t header_base = 0, result_size = 0;
+  if (!DeltaVarint(p, end, &header_base) || !DeltaVarint(p, end, &result_size)) {
     return Corrupt(where, "bad delta header");
   }
-  if (base_size != base.size()) return Corrupt(where, "delta base has the wrong size");
+  if (header_base != base_size) return Corrupt(where, "delta base has the wrong size");
   uint64_t out = 0;
   while (p < end) {
     uint8_t cmd = *p++;
@@ -345,15 +346,16 @@ absl::StatusOr<uint64_t> ApplyDelta(absl::string_view base, absl::string_view de
         }
       }
       if (len == 0) len = 0x10000;
-      if (off > base.size() || len > base.size() - off)
+      if (off > base_size || len > base_size - off) {
         return Corrupt(where, "delta copies outside its base");
+      }
       if (len > result_size - out) return Corrupt(where, "delta overruns its result");
-      emit(base.substr(off, len));
+      if (absl::Status s = copy(off, len); !s.ok()) return s;
       out += len;
     } else if (cmd != 0) {
       if (cmd > end - p) return Corrupt(where, "truncated delta");
       if (cmd > result_size - out) return Corrupt(where, "delta overruns its result");
-      emit(absl::string_view(reinterpret_cast<const char*>(p), cmd));
+      insert(absl::string_view(reinterpret_cast<const char*>(p), cmd));
       p += cmd;
       out += cmd;
     } else {
@@ -362,6 +364,57 @@ absl::StatusOr<uint64_t> ApplyDelta(absl::string_view base, absl::string_view de
   }
   if (out != result_size) return Corrupt(where, "delta result has the wrong size");
   return out;
+}
+
+// Applies a delta to a base whole in memory, handing the result to `emit` piece by piece;
+// returns the result's size.
+absl::StatusOr<uint64_t> ApplyDelta(absl::string_view base, absl::string_view delta,
+                                    const std::function<void(absl::string_view)>& emit,
+                                    const std::string& where) {
+  return WalkDelta(
+      delta, base.size(),
+      [&](uint64_t off, uint64_t len) {
+        emit(base.substr(off, len));
+        return absl::OkStatus();
+      },
+      emit, where);
+}
+
+// The ranges of a base that one delta copies from, sorted and merged, each with where it
+// sits in a buffer that holds only them.
+struct Span {
+  uint64_t begin = 0;
+  uint64_t end = 0;
+  uint64_t at = 0;
+};
+
+absl::StatusOr<std::vector<Span>> CopiedSpans(absl::string_view delta, uint64_t base_size,
+                                              const std::string& where) {
+  std::vector<Span> spans;
+  absl::StatusOr<uint64_t> n = WalkDelta(
+      delta, base_size,
+      [&](uint64_t off, uint64_t len) {
+        spans.push_back({off, off + len, 0});
+        return absl::OkStatus();
+      },
+      [](absl::string_view) {}, where);
+  if (!n.ok()) return n.status();
+  std::sort(spans.begin(), spans.end(),
+            [](const Span& a, const Span& b) { return a.begin < b.begin; });
+  std::vector<Span> merged;
+  uint64_t at = 0;
+  for (const Span& s : spans) {
+    if (!merged.empty() && s.begin <= merged.back().end) {
+      if (s.end > merged.back().end) {
+        at += s.end - merged.back().end;
+        merged.back().end = s.end;
+      }
+      continue;
+    }
+    merged.push_back({s.begin, s.end, at});
+    at += s.end - s.begin;
+  }
+  return merged;
 }
 
 // Large objects (over kSmallObject) take turns between threads, so that memory is bounded by
@@ -527,7 +580,8 @@ struct ObjectReader::Impl {
     // Deflate expands at most 1032 times: a larger size is a damaged header, and must not
     // become an allocation.
     if (e.size / 1032 > e.data_end - e.data_begin) {
-      return Corrupt(pack.path, absl::StrCat("entry at ", offset, " claims more bytes than its data holds"));
+      return Corrupt(pack.path,
+                     absl::StrCat("entry at ", offset, " claims more bytes than its data holds"));
     }
     return e;
   }
@@ -704,8 +758,8 @@ struct ObjectReader::Impl {
       }
       // A dry run checks every instruction before the result's memory is taken: a damaged
       // header cannot make it allocate more than the instructions produce.
-      absl::StatusOr<uint64_t> checked =
-          ApplyDelta(base->bytes.view(), delta->view(), [](absl::string_view) {}, pack.path);
+      absl::StatusOr<uint64_t> checked = ApplyDelta(
+          base->bytes.view(), delta->view(), [](absl::string_view) {}, pack.path);
       if (!checked.ok()) return checked.status();
       turn.Reserve(result_size);
       absl::StatusOr<Bytes> bytes = Bytes::Make(result_size);
@@ -719,6 +773,55 @@ struct ObjectReader::Impl {
       Keep(chain[i].first, base, turn);
     }
     return base;
+  }
+
+  // Applies a delta to a whole base too large to keep, without building the base: the base
+  // is inflated as a stream and only the ranges the delta copies from it are held.
+  absl::StatusOr<uint64_t> ApplyToStreamedBase(const Pack& pack, const Entry& base,
+                                               absl::string_view delta, ReadScratch& scratch,
+                                               LargeTurn& turn, const ChunkSink& sink) const {
+    absl::StatusOr<std::vector<Span>> spans = CopiedSpans(delta, base.size, pack.path);
+    if (!spans.ok()) return spans.status();
+    uint64_t total =
+        spans->empty() ? 0 : spans->back().at + (spans->back().end - spans->back().begin);
+    turn.Reserve(total);
+    absl::StatusOr<Bytes> held = Bytes::Make(total);
+    if (!held.ok()) return held.status();
+    size_t next = 0;  // the first span not wholly passed
+    uint64_t pos = 0;
+    absl::StatusOr<uint64_t> n = Inflate(
+        pack.fd.get(), base.data_begin, base.data_end, base.size, scratch,
+        [&](absl::string_view piece) {
+          uint64_t piece_end = pos + piece.size();
+          while (next < spans->size() && (*spans)[next].begin < piece_end) {
+            const Span& span = (*spans)[next];
+            uint64_t from = std::max(span.begin, pos);
+            uint64_t to = std::min(span.end, piece_end);
+            held->Append(piece.substr(from - pos, to - from));
+            if (span.end > piece_end) break;  // it goes on in the next piece
+            ++next;
+          }
+          pos = piece_end;
+          return absl::OkStatus();
+        },
+        pack.path);
+    if (!n.ok()) return n.status();
+    if (*n != base.size || held->size() != total) {
+      return Corrupt(pack.path, "object smaller than its header says");
+    }
+    absl::string_view bytes = held->view();
+    return WalkDelta(
+        delta, base.size,
+        [&](uint64_t off, uint64_t len) -> absl::Status {
+          auto after =
+              std::upper_bound(spans->begin(), spans->end(), off,
+                               [](uint64_t o, const Span& span) { return o < span.begin; });
+          if (after == spans->begin()) return Corrupt(pack.path, "delta copy outside its spans");
+          const Span& span = *std::prev(after);
+          sink(bytes.substr(span.at + (off - span.begin), len));
+          return absl::OkStatus();
+        },
+        sink, pack.path);
   }
 
   // Keeps a built base for the rest of its family: small ones in the cache, a large one in
@@ -800,15 +903,27 @@ absl::StatusOr<uint64_t> ObjectReader::ReadBlob(const ObjectId& id, ReadScratch&
     if (*n != e->size) return Corrupt(pack.path, "object smaller than its header says");
     return *n;
   }
-  // A delta needs its base whole; the result is streamed as the delta is applied.
+  // A delta's result is streamed as the delta is applied. Its base is built whole (and kept
+  // for the rest of its family), unless it is a whole object too large to keep: then only
+  // the ranges this delta copies are held.
   LargeTurn turn(m.large);
   absl::StatusOr<Location> base_loc = m.BaseOf(loc->pack, *e);
   if (!base_loc.ok()) return base_loc.status();
+  absl::StatusOr<Bytes> delta = m.InflateEntry(pack, *e, scratch, turn);
+  if (!delta.ok()) return delta.status();
+  if (base_loc->pack >= 0) {
+    const Pack& base_pack = *m.packs[static_cast<size_t>(base_loc->pack)];
+    absl::StatusOr<Entry> base_entry = m.ReadEntry(base_pack, base_loc->offset);
+    if (!base_entry.ok()) return base_entry.status();
+    if (base_entry->type != kOfsDelta && base_entry->type != kRefDelta &&
+        base_entry->size > kLargeKept) {
+      if (base_entry->type != kBlob) return absl::InvalidArgumentError(not_blob);
+      return m.ApplyToStreamedBase(base_pack, *base_entry, delta->view(), scratch, turn, sink);
+    }
+  }
   absl::StatusOr<Buffer> base = m.Materialize(*base_loc, scratch, turn);
   if (!base.ok()) return base.status();
   if ((*base)->type != kBlob) return absl::InvalidArgumentError(not_blob);
-  absl::StatusOr<Bytes> delta = m.InflateEntry(pack, *e, scratch, turn);
-  if (!delta.ok()) return delta.status();
   return ApplyDelta((*base)->bytes.view(), delta->view(), sink, pack.path);
 }
 
