@@ -20,6 +20,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "src/git/delta.h"
+#include "src/git/pack.h"
 #include "stalecheck/util.h"
 
 namespace stalecheck::git {
@@ -31,146 +33,6 @@ constexpr size_t kCacheLimit = 4 << 20;   // small delta bases kept for reuse, i
 constexpr size_t kMapped = 256 << 10;     // buffers from this size on are mapped directly
 constexpr size_t kMaxChain = 10000;       // deltas between an object and its whole base
 
-// Pack entry types (gitformat-pack).
-constexpr int kBlob = 3;
-constexpr int kOfsDelta = 6;
-constexpr int kRefDelta = 7;
-
-std::string HexOf(const ObjectId& id) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string hex(40, '0');
-  for (int i = 0; i < 20; ++i) {
-    hex[2 * i] = kDigits[id.bytes[i] >> 4];
-    hex[2 * i + 1] = kDigits[id.bytes[i] & 15];
-  }
-  return hex;
-}
-
-uint32_t Be32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
-
-absl::Status Corrupt(absl::string_view where, absl::string_view what) {
-  return absl::DataLossError(absl::StrCat(where, ": ", what));
-}
-
-absl::Status PReadFull(int fd, uint64_t offset, size_t n, uint8_t* out, const std::string& where) {
-  size_t got = 0;
-  while (got < n) {
-    ssize_t r = ::pread(fd, out + got, n - got, static_cast<off_t>(offset + got));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(errno, absl::StrCat("reading ", where));
-    }
-    if (r == 0) return Corrupt(where, "truncated");
-    got += static_cast<size_t>(r);
-  }
-  return absl::OkStatus();
-}
-
-// One pack and its version-2 index (gitformat-pack: fan-out, names, CRCs, 32-bit offsets,
-// 64-bit offsets, two checksums).
-struct Pack {
-  std::string path;  // of the .pack, for messages
-  UniqueFd fd;
-  uint64_t size = 0;
-  const uint8_t* idx = nullptr;
-  size_t idx_size = 0;
-  uint32_t count = 0;
-  std::vector<uint64_t> ends;  // every object's offset in order, then the trailer's: an
-                               // object's compressed data ends where the next one starts
-
-  Pack() = default;
-  Pack(const Pack&) = delete;
-  Pack& operator=(const Pack&) = delete;
-  ~Pack() {
-    if (idx != nullptr) ::munmap(const_cast<uint8_t*>(idx), idx_size);
-  }
-
-  const uint8_t* Names() const { return idx + 8 + 1024; }
-  const uint8_t* Offsets32() const { return idx + 8 + 1024 + size_t{count} * 24; }
-  const uint8_t* Offsets64() const { return idx + 8 + 1024 + size_t{count} * 28; }
-
-  // The pack offset of the k-th object of the index, or nullopt when the index points
-  // outside itself.
-  std::optional<uint64_t> OffsetAt(uint32_t k) const {
-    uint32_t o = Be32(Offsets32() + 4 * size_t{k});
-    if ((o & 0x80000000u) == 0) return o;
-    size_t at = 8 + 1024 + size_t{count} * 28 + 8 * size_t{o & 0x7fffffffu};
-    if (at + 8 > idx_size - 40) return std::nullopt;
-    return (uint64_t{Be32(idx + at)} << 32) | Be32(idx + at + 4);
-  }
-
-  std::optional<uint64_t> Find(const ObjectId& id) const {
-    const uint8_t* fan = idx + 8;
-    uint32_t lo = id.bytes[0] == 0 ? 0 : Be32(fan + 4 * (id.bytes[0] - 1));
-    uint32_t hi = Be32(fan + 4 * id.bytes[0]);
-    const uint8_t* names = Names();
-    while (lo < hi) {
-      uint32_t mid = lo + (hi - lo) / 2;
-      int c = std::memcmp(names + 20 * size_t{mid}, id.bytes, 20);
-      if (c == 0) return OffsetAt(mid);
-      if (c < 0) {
-        lo = mid + 1;
-      } else {
-        hi = mid;
-      }
-    }
-    return std::nullopt;
-  }
-
-  uint64_t EndOf(uint64_t offset) const {
-    auto it = std::upper_bound(ends.begin(), ends.end(), offset);
-    return it == ends.end() ? ends.back() : *it;
-  }
-};
-
-// Opens one pack; nullptr (not an error) for anything this reader does not handle, so that
-// libgit2 is asked for its objects instead.
-std::unique_ptr<Pack> OpenPack(const std::string& idx_path, const std::string& pack_path) {
-  auto pack = std::make_unique<Pack>();
-  pack->path = pack_path;
-  UniqueFd idx_fd(::open(idx_path.c_str(), O_RDONLY | O_CLOEXEC));
-  pack->fd = UniqueFd(::open(pack_path.c_str(), O_RDONLY | O_CLOEXEC));
-  struct stat ist, pst;
-  if (!idx_fd.valid() || !pack->fd.valid() || ::fstat(idx_fd.get(), &ist) != 0 ||
-      ::fstat(pack->fd.get(), &pst) != 0 || ist.st_size < 8 + 1024 + 40 || pst.st_size < 12 + 20) {
-    return nullptr;
-  }
-  pack->size = static_cast<uint64_t>(pst.st_size);
-  pack->idx_size = static_cast<size_t>(ist.st_size);
-  void* map = ::mmap(nullptr, pack->idx_size, PROT_READ, MAP_PRIVATE, idx_fd.get(), 0);
-  if (map == MAP_FAILED) return nullptr;
-  pack->idx = static_cast<const uint8_t*>(map);
-  const uint8_t* p = pack->idx;
-  if (!(p[0] == 0xff && p[1] == 't' && p[2] == 'O' && p[3] == 'c') || Be32(p + 4) != 2)
-    return nullptr;
-  uint32_t prev = 0;
-  for (int i = 0; i < 256; ++i) {
-    uint32_t f = Be32(p + 8 + 4 * i);
-    if (f < prev) return nullptr;
-    prev = f;
-  }
-  pack->count = prev;
-  if (pack->idx_size < 8 + 1024 + size_t{pack->count} * 28 + 40) return nullptr;
-  uint8_t head[12];
-  if (!PReadFull(pack->fd.get(), 0, 12, head, pack_path).ok() ||
-      std::memcmp(head, "PACK", 4) != 0 || (Be32(head + 4) != 2 && Be32(head + 4) != 3) ||
-      Be32(head + 8) != pack->count) {
-    return nullptr;
-  }
-  uint64_t trailer = pack->size - 20;
-  pack->ends.reserve(size_t{pack->count} + 1);
-  for (uint32_t k = 0; k < pack->count; ++k) {
-    std::optional<uint64_t> o = pack->OffsetAt(k);
-    if (!o || *o < 12 || *o >= trailer) return nullptr;
-    pack->ends.push_back(*o);
-  }
-  std::sort(pack->ends.begin(), pack->ends.end());
-  pack->ends.push_back(trailer);
-  return pack;
-}
-
 // Where an object is: a pack and an offset, or loose (pack == -1).
 struct Location {
   int pack = -1;
@@ -178,19 +40,9 @@ struct Location {
   ObjectId id{};
 };
 
-// A pack entry's header.
-struct Entry {
-  int type = 0;
-  uint64_t size = 0;        // inflated size of the entry's data (for a delta: of the delta)
-  uint64_t data_begin = 0;  // the zlib stream
-  uint64_t data_end = 0;
-  uint64_t base_offset = 0;  // offset delta
-  ObjectId base_id{};        // reference delta
-};
-
-// A buffer of fixed capacity. Large ones are mapped from the OS and unmapped when freed:
-// malloc would keep them once its adaptive mmap threshold has grown past their size, and
-// peak memory is what this reader exists to bound.
+// A buffer of fixed capacity. Large ones are mapped from the OS, populated in one call, and
+// unmapped when freed, whatever malloc's settings: peak memory is what this reader exists to
+// bound.
 class Bytes {
  public:
   Bytes() = default;
@@ -297,124 +149,6 @@ int LooseTypeCode(absl::string_view name) {
   if (name == "blob") return kBlob;
   if (name == "tag") return 4;
   return 0;
-}
-
-// Reads a varint of a delta header (little-endian base-128).
-bool DeltaVarint(const uint8_t*& p, const uint8_t* end, uint64_t* out) {
-  uint64_t v = 0;
-  int shift = 0;
-  while (p < end && shift < 64) {
-    uint8_t c = *p++;
-    v |= uint64_t{c & 0x7fu} << shift;
-    shift += 7;
-    if ((c & 0x80) == 0) {
-      *out = v;
-      return true;
-    }
-  }
-  return false;
-}
-
-// Walks a delta's instructions (gitformat-pack "Deltified representation"), checking each
-// against the sizes in its header and the base's `base_size`: `copy(offset, length)` for a
-// range of the base, `insert(bytes)` for literal bytes. Returns the result's size.
-template <typename Copy, typename Insert>
-absl::StatusOr<uint64_t> WalkDelta(absl::string_view delta, uint64_t base_size, Copy copy,
-                                   Insert insert, const std::string& where) {
-  const uint8_t* p = reinterpret_cast<const uint8_t*>(delta.data());
-  const uint8_t* end = p + delta.size();
-  uint64_t header_base = 0, result_size = 0;
-  if (!DeltaVarint(p, end, &header_base) || !DeltaVarint(p, end, &result_size)) {
-    return Corrupt(where, "bad delta header");
-  }
-  if (header_base != base_size) return Corrupt(where, "delta base has the wrong size");
-  uint64_t out = 0;
-  while (p < end) {
-    uint8_t cmd = *p++;
-    if (cmd & 0x80) {
-      uint64_t off = 0, len = 0;
-      for (int i = 0; i < 4; ++i) {
-        if (cmd & (1u << i)) {
-          if (p == end) return Corrupt(where, "truncated delta");
-          off |= uint64_t{*p++} << (8 * i);
-        }
-      }
-      for (int i = 0; i < 3; ++i) {
-        if (cmd & (0x10u << i)) {
-          if (p == end) return Corrupt(where, "truncated delta");
-          len |= uint64_t{*p++} << (8 * i);
-        }
-      }
-      if (len == 0) len = 0x10000;
-      if (off > base_size || len > base_size - off) {
-        return Corrupt(where, "delta copies outside its base");
-      }
-      if (len > result_size - out) return Corrupt(where, "delta overruns its result");
-      if (absl::Status s = copy(off, len); !s.ok()) return s;
-      out += len;
-    } else if (cmd != 0) {
-      if (cmd > end - p) return Corrupt(where, "truncated delta");
-      if (cmd > result_size - out) return Corrupt(where, "delta overruns its result");
-      insert(absl::string_view(reinterpret_cast<const char*>(p), cmd));
-      p += cmd;
-      out += cmd;
-    } else {
-      return Corrupt(where, "reserved delta opcode 0");
-    }
-  }
-  if (out != result_size) return Corrupt(where, "delta result has the wrong size");
-  return out;
-}
-
-// Applies a delta to a base whole in memory, handing the result to `emit` piece by piece;
-// returns the result's size.
-absl::StatusOr<uint64_t> ApplyDelta(absl::string_view base, absl::string_view delta,
-                                    const std::function<void(absl::string_view)>& emit,
-                                    const std::string& where) {
-  return WalkDelta(
-      delta, base.size(),
-      [&](uint64_t off, uint64_t len) {
-        emit(base.substr(off, len));
-        return absl::OkStatus();
-      },
-      emit, where);
-}
-
-// The ranges of a base that one delta copies from, sorted and merged, each with where it
-// sits in a buffer that holds only them.
-struct Span {
-  uint64_t begin = 0;
-  uint64_t end = 0;
-  uint64_t at = 0;
-};
-
-absl::StatusOr<std::vector<Span>> CopiedSpans(absl::string_view delta, uint64_t base_size,
-                                              const std::string& where) {
-  std::vector<Span> spans;
-  absl::StatusOr<uint64_t> n = WalkDelta(
-      delta, base_size,
-      [&](uint64_t off, uint64_t len) {
-        spans.push_back({off, off + len, 0});
-        return absl::OkStatus();
-      },
-      [](absl::string_view) {}, where);
-  if (!n.ok()) return n.status();
-  std::sort(spans.begin(), spans.end(),
-            [](const Span& a, const Span& b) { return a.begin < b.begin; });
-  std::vector<Span> merged;
-  uint64_t at = 0;
-  for (const Span& s : spans) {
-    if (!merged.empty() && s.begin <= merged.back().end) {
-      if (s.end > merged.back().end) {
-        at += s.end - merged.back().end;
-        merged.back().end = s.end;
-      }
-      continue;
-    }
-    merged.push_back({s.begin, s.end, at});
-    at += s.end - s.begin;
-  }
-  return merged;
 }
 
 // Large objects (over kSmallObject) take turns between threads, so that memory is bounded by
@@ -534,58 +268,6 @@ struct ObjectReader::Impl {
     return std::nullopt;
   }
 
-  absl::StatusOr<Entry> ReadEntry(const Pack& pack, uint64_t offset) const {
-    uint64_t end = pack.EndOf(offset);
-    uint8_t head[32];
-    size_t n = static_cast<size_t>(std::min<uint64_t>(sizeof head, end - offset));
-    if (absl::Status s = PReadFull(pack.fd.get(), offset, n, head, pack.path); !s.ok()) return s;
-    const uint8_t* p = head;
-    const uint8_t* lim = head + n;
-    Entry e;
-    if (p == lim) return Corrupt(pack.path, "empty entry");
-    uint8_t c = *p++;
-    e.type = (c >> 4) & 7;
-    e.size = c & 15;
-    int shift = 4;
-    while (c & 0x80) {
-      if (p == lim || shift > 57)
-        return Corrupt(pack.path, absl::StrCat("bad entry header at ", offset));
-      c = *p++;
-      e.size |= uint64_t{c & 0x7fu} << shift;
-      shift += 7;
-    }
-    if (e.type == kOfsDelta) {
-      if (p == lim) return Corrupt(pack.path, absl::StrCat("bad delta offset at ", offset));
-      c = *p++;
-      uint64_t back = c & 127;
-      while (c & 128) {
-        if (p == lim || back > (uint64_t{1} << 56)) {
-          return Corrupt(pack.path, absl::StrCat("bad delta offset at ", offset));
-        }
-        c = *p++;
-        back = ((back + 1) << 7) | (c & 127);
-      }
-      if (back == 0 || back > offset)
-        return Corrupt(pack.path, absl::StrCat("bad delta offset at ", offset));
-      e.base_offset = offset - back;
-    } else if (e.type == kRefDelta) {
-      if (lim - p < 20) return Corrupt(pack.path, absl::StrCat("bad delta base at ", offset));
-      std::memcpy(e.base_id.bytes, p, 20);
-      p += 20;
-    } else if (e.type < 1 || e.type > 4) {
-      return Corrupt(pack.path, absl::StrCat("unknown entry type ", e.type, " at ", offset));
-    }
-    e.data_begin = offset + static_cast<uint64_t>(p - head);
-    e.data_end = end;
-    // Deflate expands at most 1032 times: a larger size is a damaged header, and must not
-    // become an allocation.
-    if (e.size / 1032 > e.data_end - e.data_begin) {
-      return Corrupt(pack.path,
-                     absl::StrCat("entry at ", offset, " claims more bytes than its data holds"));
-    }
-    return e;
-  }
-
   // Inflates the zlib stream in [begin, end) of `fd`, handing the output to `out` in pieces;
   // returns the inflated size. `limit` bounds the output (a larger stream is corrupt).
   absl::StatusOr<uint64_t> Inflate(int fd, uint64_t begin, uint64_t end, uint64_t limit,
@@ -629,20 +311,20 @@ struct ObjectReader::Impl {
   }
 
   // The whole inflated data of a pack entry (a whole object or a delta).
-  absl::StatusOr<Bytes> InflateEntry(const Pack& pack, const Entry& e, ReadScratch& scratch,
+  absl::StatusOr<Bytes> InflateEntry(const Pack& pack, const PackEntry& e, ReadScratch& scratch,
                                      LargeTurn& turn) const {
     turn.Reserve(e.size);
     absl::StatusOr<Bytes> data = Bytes::Make(e.size);
     if (!data.ok()) return data.status();
     absl::StatusOr<uint64_t> n = Inflate(
-        pack.fd.get(), e.data_begin, e.data_end, e.size, scratch,
+        pack.fd(), e.data_begin, e.data_end, e.size, scratch,
         [&](absl::string_view piece) {
           data->Append(piece);  // Inflate keeps the total within e.size
           return absl::OkStatus();
         },
-        pack.path);
+        pack.path());
     if (!n.ok()) return n.status();
-    if (*n != e.size) return Corrupt(pack.path, "object smaller than its header says");
+    if (*n != e.size) return Corrupt(pack.path(), "object smaller than its header says");
     return data;
   }
 
@@ -699,7 +381,7 @@ struct ObjectReader::Impl {
   }
 
   // The location of a delta entry's base.
-  absl::StatusOr<Location> BaseOf(int pack, const Entry& e) const {
+  absl::StatusOr<Location> BaseOf(int pack, const PackEntry& e) const {
     if (e.type == kOfsDelta) return Location{pack, e.base_offset, {}};
     std::optional<Location> loc = Locate(e.base_id);
     if (!loc)
@@ -709,7 +391,7 @@ struct ObjectReader::Impl {
 
   // The object at `loc`, whole in memory (a delta base).
   absl::StatusOr<Buffer> Materialize(Location loc, ReadScratch& scratch, LargeTurn& turn) const {
-    std::vector<std::pair<Location, Entry>> chain;  // deltas still to apply, outermost first
+    std::vector<std::pair<Location, PackEntry>> chain;  // deltas still to apply, outermost first
     Buffer base;
     for (;;) {
       if (loc.pack < 0) {
@@ -731,16 +413,16 @@ struct ObjectReader::Impl {
       if ((base = cache.Get(loc.pack, loc.offset)) || (base = turn.Find(loc.pack, loc.offset)))
         break;
       const Pack& pack = *packs[static_cast<size_t>(loc.pack)];
-      absl::StatusOr<Entry> e = ReadEntry(pack, loc.offset);
+      absl::StatusOr<PackEntry> e = ReadEntry(pack, loc.offset);
       if (!e.ok()) return e.status();
-      if (e->type != kOfsDelta && e->type != kRefDelta) {
+      if (!e->is_delta()) {
         absl::StatusOr<Bytes> bytes = InflateEntry(pack, *e, scratch, turn);
         if (!bytes.ok()) return bytes.status();
         base = std::make_shared<const Object>(Object{e->type, std::move(*bytes)});
         Keep(loc, base, turn);
         break;
       }
-      if (chain.size() >= kMaxChain) return Corrupt(pack.path, "delta chain too long");
+      if (chain.size() >= kMaxChain) return Corrupt(pack.path(), "delta chain too long");
       chain.emplace_back(loc, *e);
       absl::StatusOr<Location> next = BaseOf(loc.pack, *e);
       if (!next.ok()) return next.status();
@@ -750,24 +432,20 @@ struct ObjectReader::Impl {
       const Pack& pack = *packs[static_cast<size_t>(chain[i].first.pack)];
       absl::StatusOr<Bytes> delta = InflateEntry(pack, chain[i].second, scratch, turn);
       if (!delta.ok()) return delta.status();
-      const uint8_t* p = reinterpret_cast<const uint8_t*>(delta->view().data());
-      const uint8_t* end = p + delta->size();
-      uint64_t base_size = 0, result_size = 0;
-      if (!DeltaVarint(p, end, &base_size) || !DeltaVarint(p, end, &result_size)) {
-        return Corrupt(pack.path, "bad delta header");
-      }
+      std::optional<DeltaSizes> sizes = ReadDeltaSizes(delta->view());
+      if (!sizes) return Corrupt(pack.path(), "bad delta header");
       // A dry run checks every instruction before the result's memory is taken: a damaged
       // header cannot make it allocate more than the instructions produce.
       absl::StatusOr<uint64_t> checked = ApplyDelta(
-          base->bytes.view(), delta->view(), [](absl::string_view) {}, pack.path);
+          base->bytes.view(), delta->view(), [](absl::string_view) {}, pack.path());
       if (!checked.ok()) return checked.status();
-      turn.Reserve(result_size);
-      absl::StatusOr<Bytes> bytes = Bytes::Make(result_size);
+      turn.Reserve(sizes->result);
+      absl::StatusOr<Bytes> bytes = Bytes::Make(sizes->result);
       if (!bytes.ok()) return bytes.status();
       Object result{base->type, std::move(*bytes)};  // a delta's object has its base's type
       absl::StatusOr<uint64_t> n = ApplyDelta(
           base->bytes.view(), delta->view(),
-          [&](absl::string_view piece) { result.bytes.Append(piece); }, pack.path);
+          [&](absl::string_view piece) { result.bytes.Append(piece); }, pack.path());
       if (!n.ok()) return n.status();
       base = std::make_shared<const Object>(std::move(result));
       Keep(chain[i].first, base, turn);
@@ -777,10 +455,10 @@ struct ObjectReader::Impl {
 
   // Applies a delta to a whole base too large to keep, without building the base: the base
   // is inflated as a stream and only the ranges the delta copies from it are held.
-  absl::StatusOr<uint64_t> ApplyToStreamedBase(const Pack& pack, const Entry& base,
+  absl::StatusOr<uint64_t> ApplyToStreamedBase(const Pack& pack, const PackEntry& base,
                                                absl::string_view delta, ReadScratch& scratch,
                                                LargeTurn& turn, const ChunkSink& sink) const {
-    absl::StatusOr<std::vector<Span>> spans = CopiedSpans(delta, base.size, pack.path);
+    absl::StatusOr<std::vector<Span>> spans = CopiedSpans(delta, base.size, pack.path());
     if (!spans.ok()) return spans.status();
     uint64_t total =
         spans->empty() ? 0 : spans->back().at + (spans->back().end - spans->back().begin);
@@ -790,7 +468,7 @@ struct ObjectReader::Impl {
     size_t next = 0;  // the first span not wholly passed
     uint64_t pos = 0;
     absl::StatusOr<uint64_t> n = Inflate(
-        pack.fd.get(), base.data_begin, base.data_end, base.size, scratch,
+        pack.fd(), base.data_begin, base.data_end, base.size, scratch,
         [&](absl::string_view piece) {
           uint64_t piece_end = pos + piece.size();
           while (next < spans->size() && (*spans)[next].begin < piece_end) {
@@ -804,10 +482,10 @@ struct ObjectReader::Impl {
           pos = piece_end;
           return absl::OkStatus();
         },
-        pack.path);
+        pack.path());
     if (!n.ok()) return n.status();
     if (*n != base.size || held->size() != total) {
-      return Corrupt(pack.path, "object smaller than its header says");
+      return Corrupt(pack.path(), "object smaller than its header says");
     }
     absl::string_view bytes = held->view();
     return WalkDelta(
@@ -816,12 +494,12 @@ struct ObjectReader::Impl {
           auto after =
               std::upper_bound(spans->begin(), spans->end(), off,
                                [](uint64_t o, const Span& span) { return o < span.begin; });
-          if (after == spans->begin()) return Corrupt(pack.path, "delta copy outside its spans");
+          if (after == spans->begin()) return Corrupt(pack.path(), "delta copy outside its spans");
           const Span& span = *std::prev(after);
           sink(bytes.substr(span.at + (off - span.begin), len));
           return absl::OkStatus();
         },
-        sink, pack.path);
+        sink, pack.path());
   }
 
   // Keeps a built base for the rest of its family: small ones in the cache, a large one in
@@ -860,7 +538,7 @@ absl::StatusOr<std::unique_ptr<ObjectReader>> ObjectReader::Open(const std::stri
     return a.first != b.first ? a.first > b.first : a.second < b.second;
   });
   for (const auto& [mtime, stem] : idx_files) {
-    if (std::unique_ptr<Pack> pack = OpenPack(stem + ".idx", stem + ".pack"))
+    if (std::unique_ptr<Pack> pack = Pack::Open(stem + ".idx", stem + ".pack"))
       impl->packs.push_back(std::move(pack));
   }
   return std::unique_ptr<ObjectReader>(new ObjectReader(std::move(impl)));
@@ -887,20 +565,20 @@ absl::StatusOr<uint64_t> ObjectReader::ReadBlob(const ObjectId& id, ReadScratch&
     return *n;
   }
   const Pack& pack = *m.packs[static_cast<size_t>(loc->pack)];
-  absl::StatusOr<Entry> e = m.ReadEntry(pack, loc->offset);
+  absl::StatusOr<PackEntry> e = ReadEntry(pack, loc->offset);
   if (!e.ok()) return e.status();
-  if (e->type != kOfsDelta && e->type != kRefDelta) {
+  if (!e->is_delta()) {
     // A whole blob is inflated straight into the sink: it is never in memory whole.
     if (e->type != kBlob) return absl::InvalidArgumentError(not_blob);
     absl::StatusOr<uint64_t> n = m.Inflate(
-        pack.fd.get(), e->data_begin, e->data_end, e->size, scratch,
+        pack.fd(), e->data_begin, e->data_end, e->size, scratch,
         [&](absl::string_view piece) {
           sink(piece);
           return absl::OkStatus();
         },
-        pack.path);
+        pack.path());
     if (!n.ok()) return n.status();
-    if (*n != e->size) return Corrupt(pack.path, "object smaller than its header says");
+    if (*n != e->size) return Corrupt(pack.path(), "object smaller than its header says");
     return *n;
   }
   // A delta's result is streamed as the delta is applied. Its base is built whole (and kept
@@ -913,10 +591,9 @@ absl::StatusOr<uint64_t> ObjectReader::ReadBlob(const ObjectId& id, ReadScratch&
   if (!delta.ok()) return delta.status();
   if (base_loc->pack >= 0) {
     const Pack& base_pack = *m.packs[static_cast<size_t>(base_loc->pack)];
-    absl::StatusOr<Entry> base_entry = m.ReadEntry(base_pack, base_loc->offset);
+    absl::StatusOr<PackEntry> base_entry = ReadEntry(base_pack, base_loc->offset);
     if (!base_entry.ok()) return base_entry.status();
-    if (base_entry->type != kOfsDelta && base_entry->type != kRefDelta &&
-        base_entry->size > kLargeKept) {
+    if (!base_entry->is_delta() && base_entry->size > kLargeKept) {
       if (base_entry->type != kBlob) return absl::InvalidArgumentError(not_blob);
       return m.ApplyToStreamedBase(base_pack, *base_entry, delta->view(), scratch, turn, sink);
     }
@@ -924,7 +601,7 @@ absl::StatusOr<uint64_t> ObjectReader::ReadBlob(const ObjectId& id, ReadScratch&
   absl::StatusOr<Buffer> base = m.Materialize(*base_loc, scratch, turn);
   if (!base.ok()) return base.status();
   if ((*base)->type != kBlob) return absl::InvalidArgumentError(not_blob);
-  return ApplyDelta((*base)->bytes.view(), delta->view(), sink, pack.path);
+  return ApplyDelta((*base)->bytes.view(), delta->view(), sink, pack.path());
 }
 
 uint64_t ObjectReader::ReadOrder(const ObjectId& id) const {
@@ -943,12 +620,12 @@ absl::StatusOr<ObjectStorage> ObjectReader::Storage(const ObjectId& id) const {
   out.packed = true;
   for (;;) {
     const Pack& pack = *m.packs[static_cast<size_t>(loc->pack)];
-    absl::StatusOr<Entry> e = m.ReadEntry(pack, loc->offset);
+    absl::StatusOr<PackEntry> e = ReadEntry(pack, loc->offset);
     if (!e.ok()) return e.status();
     if (out.pack_type == 0) out.pack_type = e->type;
-    if (e->type != kOfsDelta && e->type != kRefDelta) return out;
+    if (!e->is_delta()) return out;
     if (++out.delta_depth > static_cast<int>(kMaxChain))
-      return Corrupt(pack.path, "delta chain too long");
+      return Corrupt(pack.path(), "delta chain too long");
     absl::StatusOr<Location> next = m.BaseOf(loc->pack, *e);
     if (!next.ok()) return next.status();
     if (next->pack < 0) return out;

@@ -15,13 +15,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "src/git/pack.h"
 
 namespace stalecheck::git {
-
-/// A SHA-1 object id, raw.
-struct ObjectId {
-  uint8_t bytes[20];
-};
 
 /// Called with consecutive pieces of an object's bytes; the view is valid during the call.
 using ChunkSink = std::function<void(absl::string_view)>;
