@@ -344,6 +344,23 @@ TEST_SUITE("git objects") {
     CHECK(rev->entries[1].digest == stalecheck::HashBytes(versions[1]));
   }
 
+  TEST_CASE("a linked worktree reads the objects of the repository it belongs to") {
+    TempDir d;
+    Git(d, "init -q main");
+    std::vector<std::string> versions = {Source(600, 0), Source(500, 6)};
+    for (size_t i = 0; i < versions.size(); ++i) {
+      d.Write("main/w.c", versions[i]);
+      Git(d, "-C main add -A");
+      Git(d, "-C main commit -qm v" + std::to_string(i));
+    }
+    Git(d, "-C main repack -adf -q");
+    Git(d, "-C main worktree add -q ../linked -b linked");
+    auto rev = stalecheck::LoadContext({.dir = d / "linked", .rev = "HEAD~1", .jobs = 2});
+    REQUIRE(rev.ok());
+    REQUIRE(rev->entries.size() == 1);
+    CHECK(rev->entries[0].digest == stalecheck::HashBytes(versions[0]));
+  }
+
   TEST_CASE("a packed repository with deltas fingerprints the same as its checkout") {
     TempDir d;
     Git(d, "init -q .");
