@@ -174,8 +174,9 @@ absl::StatusOr<std::optional<std::string>> GitContext::ReadFile(
         absl::StrCat("reading the revision's tree: ", LastGitError()));
   }
   git_tree_entry* te = nullptr;
-  if (git_tree_entry_bypath(&te, root.p, repo_path.c_str()) != 0)
+  if (git_tree_entry_bypath(&te, root.p, repo_path.c_str()) != 0) {
     return std::optional<std::string>();
+  }
   git_oid id = *git_tree_entry_id(te);
   bool is_blob = git_tree_entry_type(te) == GIT_OBJECT_BLOB;
   git_tree_entry_free(te);

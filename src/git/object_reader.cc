@@ -214,8 +214,9 @@ class LargeTurn {
       if (!large_.objects[i]) slot = i;
     }
     if (slot == kLargeSlots) large_.Drop(slot = Oldest());
-    while (large_.bytes > 0 && large_.bytes + value->bytes.size() > kLargeKept)
+    while (large_.bytes > 0 && large_.bytes + value->bytes.size() > kLargeKept) {
       large_.Drop(Oldest());
+    }
     large_.bytes += value->bytes.size();
     large_.objects[slot] = std::move(value);
     large_.last_use[slot] = ++large_.clock;
@@ -230,8 +231,10 @@ class LargeTurn {
   size_t Oldest() const {
     size_t best = kLargeSlots;
     for (size_t i = 0; i < kLargeSlots; ++i) {
-      if (large_.objects[i] && (best == kLargeSlots || large_.last_use[i] < large_.last_use[best]))
+      if (large_.objects[i] &&
+          (best == kLargeSlots || large_.last_use[i] < large_.last_use[best])) {
         best = i;
+      }
     }
     return best;
   }
@@ -259,8 +262,9 @@ struct ObjectReader::Impl {
 
   std::optional<Location> Locate(const ObjectId& id) const {
     for (size_t i = 0; i < packs.size(); ++i) {
-      if (std::optional<uint64_t> o = packs[i]->Find(id))
+      if (std::optional<uint64_t> o = packs[i]->Find(id)) {
         return Location{static_cast<int>(i), *o, id};
+      }
     }
     std::string hex = HexOf(id);
     std::string path = absl::StrCat(objects_dir, "/", hex.substr(0, 2), "/", hex.substr(2));
@@ -291,8 +295,9 @@ struct ObjectReader::Impl {
       s.state.next_out = s.out.data();
       s.state.avail_out = static_cast<uint32_t>(s.out.size());
       int ret = isal_inflate(&s.state);
-      if (ret != ISAL_DECOMP_OK)
+      if (ret != ISAL_DECOMP_OK) {
         return Corrupt(where, absl::StrCat("corrupt zlib stream (isal error ", ret, ")"));
+      }
       size_t produced = s.out.size() - s.state.avail_out;
       if (produced > 0) {
         if (produced > limit - total) return Corrupt(where, "object larger than its header says");
@@ -359,13 +364,15 @@ struct ObjectReader::Impl {
             piece.remove_prefix(nul + 1);
             in_header = false;
             size_t space = header.find(' ');
-            if (space == std::string::npos || space + 1 == header.size())
+            if (space == std::string::npos || space + 1 == header.size()) {
               return Corrupt(path, "bad loose object header");
+            }
             *type = header.substr(0, space);
             for (size_t i = space + 1; i < header.size(); ++i) {
               char c = header[i];
-              if (c < '0' || c > '9' || size > (UINT64_MAX - 9) / 10)
+              if (c < '0' || c > '9' || size > (UINT64_MAX - 9) / 10) {
                 return Corrupt(path, "bad loose object size");
+              }
               size = size * 10 + static_cast<uint64_t>(c - '0');
             }
           }
@@ -384,8 +391,9 @@ struct ObjectReader::Impl {
   absl::StatusOr<Location> BaseOf(int pack, const PackEntry& e) const {
     if (e.type == kOfsDelta) return Location{pack, e.base_offset, {}};
     std::optional<Location> loc = Locate(e.base_id);
-    if (!loc)
+    if (!loc) {
       return absl::NotFoundError(absl::StrCat("delta base ", HexOf(e.base_id), " not found"));
+    }
     return *loc;
   }
 
@@ -401,8 +409,9 @@ struct ObjectReader::Impl {
                       [&](absl::string_view piece) { bytes.append(piece.data(), piece.size()); });
         if (!n.ok()) return n.status();
         int type = LooseTypeCode(loose_type);
-        if (type == 0)
+        if (type == 0) {
           return Corrupt(HexOf(loc.id), absl::StrCat("unknown object type '", loose_type, "'"));
+        }
         absl::StatusOr<Bytes> copy = Bytes::Make(bytes.size());
         if (!copy.ok()) return copy.status();
         Object object{type, std::move(*copy)};
@@ -410,8 +419,9 @@ struct ObjectReader::Impl {
         base = std::make_shared<const Object>(std::move(object));
         break;
       }
-      if ((base = cache.Get(loc.pack, loc.offset)) || (base = turn.Find(loc.pack, loc.offset)))
+      if ((base = cache.Get(loc.pack, loc.offset)) || (base = turn.Find(loc.pack, loc.offset))) {
         break;
+      }
       const Pack& pack = *packs[static_cast<size_t>(loc.pack)];
       absl::StatusOr<PackEntry> e = ReadEntry(pack, loc.offset);
       if (!e.ok()) return e.status();
@@ -538,8 +548,9 @@ absl::StatusOr<std::unique_ptr<ObjectReader>> ObjectReader::Open(const std::stri
     return a.first != b.first ? a.first > b.first : a.second < b.second;
   });
   for (const auto& [mtime, stem] : idx_files) {
-    if (std::unique_ptr<Pack> pack = Pack::Open(stem + ".idx", stem + ".pack"))
+    if (std::unique_ptr<Pack> pack = Pack::Open(stem + ".idx", stem + ".pack")) {
       impl->packs.push_back(std::move(pack));
+    }
   }
   return std::unique_ptr<ObjectReader>(new ObjectReader(std::move(impl)));
 }
@@ -624,8 +635,9 @@ absl::StatusOr<ObjectStorage> ObjectReader::Storage(const ObjectId& id) const {
     if (!e.ok()) return e.status();
     if (out.pack_type == 0) out.pack_type = e->type;
     if (!e->is_delta()) return out;
-    if (++out.delta_depth > static_cast<int>(kMaxChain))
+    if (++out.delta_depth > static_cast<int>(kMaxChain)) {
       return Corrupt(pack.path(), "delta chain too long");
+    }
     absl::StatusOr<Location> next = m.BaseOf(loc->pack, *e);
     if (!next.ok()) return next.status();
     if (next->pack < 0) return out;
