@@ -11,6 +11,7 @@
 #include "stalecheck/context.h"
 #include "test_helpers.h"
 
+using stalecheck::git::HexOf;
 using stalecheck::git::ObjectId;
 using stalecheck::git::ObjectReader;
 using stalecheck::git::ReadScratch;
@@ -283,6 +284,29 @@ TEST_SUITE("git objects") {
     auto rev = stalecheck::LoadContext({.dir = d.path(), .rev = "HEAD"});
     REQUIRE_FALSE(rev.ok());
     CHECK(std::string(rev.status().message()).find("n.bin") != std::string::npos);
+  }
+
+  TEST_CASE("an object whose bytes do not match its id is refused") {
+    TempDir d;
+    Git(d, "init -q .");
+    d.Write("a", "one\n");
+    d.Write("b", "two\n");
+    Git(d, "add -A");
+    Git(d, "commit -qm one");
+    std::string a = HexOf(IdOf(d, "HEAD:a"));
+    std::string b = HexOf(IdOf(d, "HEAD:b"));
+    // b's loose object now holds a's (valid) zlib stream.
+    std::string objects = d / ".git/objects/";
+    std::string b_path = objects + b.substr(0, 2) + "/" + b.substr(2);
+    REQUIRE(Sh("chmod u+w '" + b_path + "' && cp '" + objects + a.substr(0, 2) + "/" + a.substr(2) +
+               "' '" + b_path + "'"));
+    auto reader = OpenObjects(d);
+    CHECK(ReadAll(*reader, IdOf(d, "HEAD:a")) == "one\n");
+    ReadScratch scratch;
+    auto n = reader->ReadBlob(IdOf(d, "HEAD:b"), scratch, [](absl::string_view) {});
+    REQUIRE_FALSE(n.ok());
+    CHECK(absl::IsDataLoss(n.status()));
+    CHECK(std::string(n.status().message()).find(b) != std::string::npos);
   }
 
   TEST_CASE("a pack damaged anywhere gives an error or the exact bytes, never a crash") {

@@ -1,14 +1,15 @@
 #pragma once
 // Content digests: XXH3-128 for files (written as xxh128sum writes it), SHA-256 for blobs.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace stalecheck {
 
@@ -58,6 +59,23 @@ class Sha256 {
   void Update(const void* data, size_t size);
   /// "sha256:" + 64 lowercase hex digits.
   std::string Finish();
+
+ private:
+  void* ctx_;
+};
+
+/// Incremental SHA-1, for checking git object ids.
+class Sha1 {
+ public:
+  Sha1();
+  ~Sha1();
+  Sha1(const Sha1&) = delete;
+  Sha1& operator=(const Sha1&) = delete;
+  /// Starts a new digest.
+  void Reset();
+  void Update(const void* data, size_t size);
+  /// The 20-byte digest of what was given since the last Reset.
+  std::array<uint8_t, 20> Finish();
 
  private:
   void* ctx_;

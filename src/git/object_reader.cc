@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "src/git/delta.h"
 #include "src/git/pack.h"
+#include "stalecheck/hash.h"
 #include "stalecheck/util.h"
 
 namespace stalecheck::git {
@@ -247,6 +248,7 @@ class LargeTurn {
 
 struct ReadScratch::Impl {
   inflate_state state;
+  Sha1 sha;
   std::vector<uint8_t> in = std::vector<uint8_t>(kChunk);
   std::vector<uint8_t> out = std::vector<uint8_t>(kChunk);
 };
@@ -333,8 +335,10 @@ struct ObjectReader::Impl {
     return data;
   }
 
-  // Streams a loose object (zlib of "<type> <size>\0<bytes>"); returns its size.
+  // Streams a loose object (zlib of "<type> <size>\0<bytes>"); returns its size. `type`
+  // and `declared` are set from the header before the first byte reaches `sink`.
   absl::StatusOr<uint64_t> ReadLoose(const ObjectId& id, ReadScratch& scratch, std::string* type,
+                                     uint64_t* declared,
                                      const std::function<void(absl::string_view)>& sink) const {
     std::string hex = HexOf(id);
     std::string path = absl::StrCat(objects_dir, "/", hex.substr(0, 2), "/", hex.substr(2));
@@ -375,6 +379,7 @@ struct ObjectReader::Impl {
               }
               size = size * 10 + static_cast<uint64_t>(c - '0');
             }
+            *declared = size;
           }
           if (piece.size() > size - got) return Corrupt(path, "object larger than its header says");
           got += piece.size();
@@ -404,8 +409,9 @@ struct ObjectReader::Impl {
     for (;;) {
       if (loc.pack < 0) {
         std::string bytes, loose_type;
+        uint64_t declared = 0;
         absl::StatusOr<uint64_t> n =
-            ReadLoose(loc.id, scratch, &loose_type,
+            ReadLoose(loc.id, scratch, &loose_type, &declared,
                       [&](absl::string_view piece) { bytes.append(piece.data(), piece.size()); });
         if (!n.ok()) return n.status();
         int type = LooseTypeCode(loose_type);
@@ -512,6 +518,12 @@ struct ObjectReader::Impl {
         sink, pack.path());
   }
 
+  // Streams the blob `id` to `sink`, calling `on_size` with its size before its first byte;
+  // returns its size. Errors as for ReadBlob.
+  absl::StatusOr<uint64_t> StreamBlob(const ObjectId& id, ReadScratch& scratch,
+                                      const std::function<void(uint64_t)>& on_size,
+                                      const ChunkSink& sink) const;
+
   // Keeps a built base for the rest of its family: small ones in the cache, a large one in
   // the large slot.
   void Keep(const Location& loc, const Buffer& object, LargeTurn& turn) const {
@@ -555,24 +567,27 @@ absl::StatusOr<std::unique_ptr<ObjectReader>> ObjectReader::Open(const std::stri
   return std::unique_ptr<ObjectReader>(new ObjectReader(std::move(impl)));
 }
 
-absl::StatusOr<uint64_t> ObjectReader::ReadBlob(const ObjectId& id, ReadScratch& scratch,
-                                                const ChunkSink& sink) const {
-  const Impl& m = *impl_;
+absl::StatusOr<uint64_t> ObjectReader::Impl::StreamBlob(
+    const ObjectId& id, ReadScratch& scratch, const std::function<void(uint64_t)>& on_size,
+    const ChunkSink& sink) const {
+  const Impl& m = *this;
   std::optional<Location> loc = m.Locate(id);
   if (!loc) return absl::NotFoundError(absl::StrCat("object ", HexOf(id), " not found"));
   std::string not_blob = absl::StrCat("object ", HexOf(id), " is not a blob");
   if (loc->pack < 0) {
     std::string type;
-    bool is_blob = true;
-    absl::StatusOr<uint64_t> n = m.ReadLoose(id, scratch, &type, [&](absl::string_view piece) {
-      if (type != "blob") {
-        is_blob = false;
-        return;
-      }
-      sink(piece);
-    });
+    uint64_t declared = 0;
+    bool started = false;
+    absl::StatusOr<uint64_t> n =
+        m.ReadLoose(id, scratch, &type, &declared, [&](absl::string_view piece) {
+          if (type != "blob") return;
+          if (!started) on_size(declared);
+          started = true;
+          sink(piece);
+        });
     if (!n.ok()) return n.status();
-    if (!is_blob || type != "blob") return absl::InvalidArgumentError(not_blob);
+    if (type != "blob") return absl::InvalidArgumentError(not_blob);
+    if (!started) on_size(*n);
     return *n;
   }
   const Pack& pack = *m.packs[static_cast<size_t>(loc->pack)];
@@ -581,6 +596,7 @@ absl::StatusOr<uint64_t> ObjectReader::ReadBlob(const ObjectId& id, ReadScratch&
   if (!e->is_delta()) {
     // A whole blob is inflated straight into the sink: it is never in memory whole.
     if (e->type != kBlob) return absl::InvalidArgumentError(not_blob);
+    on_size(e->size);
     absl::StatusOr<uint64_t> n = m.Inflate(
         pack.fd(), e->data_begin, e->data_end, e->size, scratch,
         [&](absl::string_view piece) {
@@ -600,19 +616,47 @@ absl::StatusOr<uint64_t> ObjectReader::ReadBlob(const ObjectId& id, ReadScratch&
   if (!base_loc.ok()) return base_loc.status();
   absl::StatusOr<Bytes> delta = m.InflateEntry(pack, *e, scratch, turn);
   if (!delta.ok()) return delta.status();
+  std::optional<DeltaSizes> sizes = ReadDeltaSizes(delta->view());
+  if (!sizes) return Corrupt(pack.path(), "bad delta header");
   if (base_loc->pack >= 0) {
     const Pack& base_pack = *m.packs[static_cast<size_t>(base_loc->pack)];
     absl::StatusOr<PackEntry> base_entry = ReadEntry(base_pack, base_loc->offset);
     if (!base_entry.ok()) return base_entry.status();
     if (!base_entry->is_delta() && base_entry->size > kLargeKept) {
       if (base_entry->type != kBlob) return absl::InvalidArgumentError(not_blob);
+      on_size(sizes->result);
       return m.ApplyToStreamedBase(base_pack, *base_entry, delta->view(), scratch, turn, sink);
     }
   }
   absl::StatusOr<Buffer> base = m.Materialize(*base_loc, scratch, turn);
   if (!base.ok()) return base.status();
   if ((*base)->type != kBlob) return absl::InvalidArgumentError(not_blob);
+  on_size(sizes->result);
   return ApplyDelta((*base)->bytes.view(), delta->view(), sink, pack.path());
+}
+
+absl::StatusOr<uint64_t> ObjectReader::ReadBlob(const ObjectId& id, ReadScratch& scratch,
+                                                const ChunkSink& sink) const {
+  // Every blob is checked against its id as it streams (as libgit2 checks what it reads), so
+  // that damage the zlib and delta checks miss cannot pass for the file's bytes.
+  Sha1& sha = scratch.impl_->sha;
+  sha.Reset();
+  absl::StatusOr<uint64_t> n = impl_->StreamBlob(
+      id, scratch,
+      [&](uint64_t size) {
+        std::string header = absl::StrCat("blob ", size);
+        sha.Update(header.data(), header.size() + 1);  // with its NUL
+      },
+      [&](absl::string_view piece) {
+        sha.Update(piece.data(), piece.size());
+        sink(piece);
+      });
+  if (!n.ok()) return n.status();
+  std::array<uint8_t, 20> got = sha.Finish();
+  if (std::memcmp(got.data(), id.bytes, got.size()) != 0) {
+    return Corrupt(absl::StrCat("object ", HexOf(id)), "its bytes do not match its id");
+  }
+  return *n;
 }
 
 uint64_t ObjectReader::ReadOrder(const ObjectId& id) const {

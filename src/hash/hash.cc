@@ -1,4 +1,3 @@
-#include "absl/strings/string_view.h"
 #include "stalecheck/hash.h"
 
 #include <fcntl.h>
@@ -11,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
 #include "stalecheck/util.h"
 
 namespace stalecheck {
@@ -51,7 +51,8 @@ absl::StatusOr<FileDigest> HashFile(const std::string& path) {
     // A short read may still not be the end (a file growing under us): confirm.
     ssize_t more = ::read(fd.get(), buf.data() + n, kChunk - static_cast<size_t>(n));
     if (more == 0) {
-      return FileDigest{HashBytes(absl::string_view(buf.data(), static_cast<size_t>(n))), static_cast<uint64_t>(n)};
+      return FileDigest{HashBytes(absl::string_view(buf.data(), static_cast<size_t>(n))),
+                        static_cast<uint64_t>(n)};
     }
     if (more < 0) return ErrnoStatus(errno, absl::StrCat("reading ", path));
     n += more;
@@ -88,6 +89,23 @@ std::string Sha256::Finish() {
   EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), md, &len);
   std::string out = "sha256:";
   for (unsigned i = 0; i < len; ++i) absl::StrAppendFormat(&out, "%02x", md[i]);
+  return out;
+}
+
+Sha1::Sha1() : ctx_(EVP_MD_CTX_new()) { Reset(); }
+
+Sha1::~Sha1() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+
+void Sha1::Reset() { EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha1(), nullptr); }
+
+void Sha1::Update(const void* data, size_t size) {
+  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data, size);
+}
+
+std::array<uint8_t, 20> Sha1::Finish() {
+  std::array<uint8_t, 20> out{};
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), out.data(), &len);
   return out;
 }
 
