@@ -283,6 +283,30 @@ struct ObjectReader::Impl {
     ReadScratch::Impl& s = *scratch.impl_;
     isal_inflate_init(&s.state);
     s.state.crc_flag = ISAL_ZLIB;
+    if (end - begin <= kChunk && limit < kChunk) {
+      // Most objects fit one buffer both ways: one stateless call, without the history
+      // copies of streaming.
+      size_t n = static_cast<size_t>(end - begin);
+      if (absl::Status st = PReadFull(fd, begin, n, s.in.data(), where); !st.ok()) return st;
+      s.state.next_in = s.in.data();
+      s.state.avail_in = static_cast<uint32_t>(n);
+      s.state.next_out = s.out.data();
+      s.state.avail_out = static_cast<uint32_t>(s.out.size());
+      int ret = isal_inflate_stateless(&s.state);
+      if (ret != ISAL_DECOMP_OK) {
+        return Corrupt(where, absl::StrCat("corrupt zlib stream (isal error ", ret, ")"));
+      }
+      size_t produced = s.out.size() - s.state.avail_out;
+      if (produced > limit) return Corrupt(where, "object larger than its header says");
+      if (produced > 0) {
+        if (absl::Status st =
+                out(absl::string_view(reinterpret_cast<const char*>(s.out.data()), produced));
+            !st.ok()) {
+          return st;
+        }
+      }
+      return produced;
+    }
     uint64_t pos = begin;
     uint64_t total = 0;
     for (;;) {
