@@ -57,6 +57,12 @@ std::string RealPath(const std::string& p) {
   return buf;
 }
 
+git::ObjectId ToObjectId(const git_oid& oid) {
+  git::ObjectId id;
+  std::memcpy(id.bytes, oid.id, sizeof id.bytes);
+  return id;
+}
+
 // Reads a blob whole through libgit2 into `e` (size, digest, symlink target); for objects
 // the streaming reader does not know. Blobs over 4 MiB take turns on `big_blob`.
 absl::Status ReadBlobWithLibgit2(const std::string& repo_path, const git_oid& id,
@@ -257,9 +263,7 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
     std::vector<std::pair<uint64_t, size_t>> order;  // read-order key, index into blobs
     order.reserve(blobs.size());
     for (size_t k = 0; k < blobs.size(); ++k) {
-      git::ObjectId id;
-      std::memcpy(id.bytes, blobs[k].second.id, sizeof id.bytes);
-      order.emplace_back((*reader)->ReadOrder(id), k);
+      order.emplace_back((*reader)->ReadOrder(ToObjectId(blobs[k].second)), k);
     }
     std::sort(order.begin(), order.end());
     std::vector<std::pair<size_t, git_oid>> sorted;
@@ -276,12 +280,10 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
   absl::Status read = ParallelFor(blobs.size(), jobs, [&](size_t k, size_t slot) -> absl::Status {
     Worker& w = workers[slot];
     FileEntry& e = entries[blobs[k].first];
-    git::ObjectId id;
-    std::memcpy(id.bytes, blobs[k].second.id, sizeof id.bytes);
     StreamHasher hasher;
     std::string target;
     absl::StatusOr<uint64_t> size =
-        (*reader)->ReadBlob(id, w.scratch, [&](absl::string_view piece) {
+        (*reader)->ReadBlob(ToObjectId(blobs[k].second), w.scratch, [&](absl::string_view piece) {
           hasher.Update(piece.data(), piece.size());
           if (e.type == FileType::kSymlink) target.append(piece.data(), piece.size());
         });

@@ -548,8 +548,8 @@ struct ObjectReader::Impl {
                                       const std::function<void(uint64_t)>& on_size,
                                       const ChunkSink& sink) const;
 
-  // Keeps a built base for the rest of its family: small ones in the cache, a large one in
-  // the large slot.
+  // Keeps a built base for the rest of its family: a small one in the cache, a large one
+  // among the kept large objects.
   void Keep(const Location& loc, const Buffer& object, LargeTurn& turn) const {
     if (object->bytes.size() > kSmallObject) {
       turn.Keep(loc.pack, loc.offset, object);
