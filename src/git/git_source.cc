@@ -256,14 +256,13 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
   // is never in memory whole. What that reader cannot find (alternates, old formats) is
   // read through libgit2, whose objects are not shared between threads: each worker opens
   // the repository itself when it first needs it.
-  absl::StatusOr<std::unique_ptr<git::ObjectReader>> reader =
+  std::unique_ptr<git::ObjectReader> reader =
       git::ObjectReader::Open(JoinPath(git_repository_commondir(impl_->repo.p), "objects"));
-  if (!reader.ok()) return reader.status();
   {
     std::vector<std::pair<uint64_t, size_t>> order;  // read-order key, index into blobs
     order.reserve(blobs.size());
     for (size_t k = 0; k < blobs.size(); ++k) {
-      order.emplace_back((*reader)->ReadOrder(ToObjectId(blobs[k].second)), k);
+      order.emplace_back(reader->ReadOrder(ToObjectId(blobs[k].second)), k);
     }
     std::sort(order.begin(), order.end());
     std::vector<std::pair<size_t, git_oid>> sorted;
@@ -283,7 +282,7 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
     StreamHasher hasher;
     std::string target;
     absl::StatusOr<uint64_t> size =
-        (*reader)->ReadBlob(ToObjectId(blobs[k].second), w.scratch, [&](absl::string_view piece) {
+        reader->ReadBlob(ToObjectId(blobs[k].second), w.scratch, [&](absl::string_view piece) {
           hasher.Update(piece.data(), piece.size());
           if (e.type == FileType::kSymlink) target.append(piece.data(), piece.size());
         });

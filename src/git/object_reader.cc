@@ -562,7 +562,7 @@ struct ObjectReader::Impl {
 ObjectReader::ObjectReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ObjectReader::~ObjectReader() = default;
 
-absl::StatusOr<std::unique_ptr<ObjectReader>> ObjectReader::Open(const std::string& objects_dir) {
+std::unique_ptr<ObjectReader> ObjectReader::Open(const std::string& objects_dir) {
   auto impl = std::make_unique<Impl>();
   impl->objects_dir = objects_dir;
   std::string pack_dir = objects_dir + "/pack";

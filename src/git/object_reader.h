@@ -48,8 +48,9 @@ class ReadScratch {
 class ObjectReader {
  public:
   /// Indexes `objects_dir` (`.git/objects`): every `pack/*.idx` of version 2 is mapped;
-  /// loose objects are looked up on demand. Errors: a corrupt index.
-  static absl::StatusOr<std::unique_ptr<ObjectReader>> Open(const std::string& objects_dir);
+  /// loose objects are looked up on demand. A pack it cannot use (another index version, a
+  /// damaged index) is left out, so that its objects are NotFound here and read elsewhere.
+  static std::unique_ptr<ObjectReader> Open(const std::string& objects_dir);
   ~ObjectReader();
 
   /// Streams the blob `id` to `sink` and returns its size. NotFound: the object is not in
