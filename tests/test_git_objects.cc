@@ -366,6 +366,23 @@ TEST_SUITE("git objects") {
     CHECK(rev->entries[1].digest == stalecheck::HashBytes(versions[1]));
   }
 
+  TEST_CASE("a pack with a version-1 index is left to libgit2") {
+    TempDir d;
+    Git(d, "init -q .");
+    std::vector<std::string> versions = {Source(900, 0), Source(800, 8)};
+    CommitVersions(d, "v1.c", versions);
+    Git(d, "-c pack.indexVersion=1 repack -adf -q");
+    REQUIRE(Sh("od -An -tx1 -N4 " + Output("ls '" + d.path() + "'/.git/objects/pack/*.idx") +
+               " | grep -qv 'ff 74 4f 63'"));
+    ReadScratch scratch;
+    auto n = OpenObjects(d)->ReadBlob(IdOf(d, "HEAD:v1.c"), scratch, [](absl::string_view) {});
+    CHECK(absl::IsNotFound(n.status()));
+    auto rev = stalecheck::LoadContext({.dir = d.path(), .rev = "HEAD", .jobs = 2});
+    REQUIRE(rev.ok());
+    REQUIRE(rev->entries.size() == 1);
+    CHECK(rev->entries[0].digest == stalecheck::HashBytes(versions[1]));
+  }
+
   TEST_CASE("a linked worktree reads the objects of the repository it belongs to") {
     TempDir d;
     Git(d, "init -q main");
