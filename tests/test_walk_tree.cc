@@ -1,10 +1,15 @@
 #include <doctest/doctest.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 
 #include "stalecheck/context.h"
+#include "stalecheck/hash.h"
 #include "stalecheck/walk.h"
 #include "test_helpers.h"
 
@@ -44,14 +49,39 @@ TEST_SUITE("walk") {
     CHECK((*entries)[3].target == ".");
   }
 
-  TEST_CASE("fifos, sockets and devices are skipped, never opened") {
+  TEST_CASE("a fifo is not sent; devices and sockets are empty files with their mode, never opened") {
     TempDir d;
     d.Write("f", "x");
     REQUIRE(::mkfifo((d / "pipe").c_str(), 0644) == 0);
-    CHECK(Walk(d, "") == std::vector<std::string>{"f"});
+    // /dev/zero's numbers: opening and reading it would never reach an end.
+    REQUIRE(::mknod((d / "zero").c_str(), S_IFCHR | 0600, ::makedev(1, 5)) == 0);
+    REQUIRE(::chmod((d / "zero").c_str(), 0640) == 0);
+    int sock = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    REQUIRE(sock >= 0);
+    struct sockaddr_un addr {};
+    addr.sun_family = AF_UNIX;
+    const std::string sock_path = d / "sock";
+    REQUIRE(sock_path.size() < sizeof addr.sun_path);
+    std::memcpy(addr.sun_path, sock_path.c_str(), sock_path.size() + 1);
+    REQUIRE(::bind(sock, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) == 0);
+    ::close(sock);
+    REQUIRE(::chmod(sock_path.c_str(), 0751) == 0);
+
+    CHECK(Walk(d, "") == std::vector<std::string>{"f", "sock", "zero"});
     auto ctx = stalecheck::LoadContext({.dir = d.path(), .jobs = 2});
     REQUIRE(ctx.ok());
-    CHECK(ctx->entries.size() == 1);
+    REQUIRE(ctx->entries.size() == 3);
+    const auto& sock_entry = ctx->entries[1];
+    const auto& zero_entry = ctx->entries[2];
+    CHECK(sock_entry.type == FileType::kFile);
+    CHECK(sock_entry.mode == 0751);
+    CHECK(zero_entry.type == FileType::kFile);
+    CHECK(zero_entry.mode == 0640);
+    CHECK(zero_entry.size == 0);
+    CHECK(zero_entry.digest == stalecheck::HashBytes(""));
+    auto bytes = ctx->read_file("zero");
+    REQUIRE(bytes.ok());
+    CHECK(bytes->empty());
   }
 
   TEST_CASE("an excluded directory is skipped whole unless an exception is written below it") {

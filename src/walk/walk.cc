@@ -133,14 +133,15 @@ absl::Status ReadDir(const std::string& root, const std::string& rel, const Igno
       break;
     }
     FileEntry e;
-    if (S_ISREG(st.st_mode)) {
+    const bool empty_file = SentAsEmptyFile(st.st_mode);
+    if (S_ISREG(st.st_mode) || empty_file) {
       e.type = FileType::kFile;
     } else if (S_ISDIR(st.st_mode)) {
       e.type = FileType::kDir;
     } else if (S_ISLNK(st.st_mode)) {
       e.type = FileType::kSymlink;
     } else {
-      continue;  // FIFO, socket, device: the engine does not send them.
+      continue;  // a FIFO: the engine does not send it.
     }
     e.path = JoinPath(rel, name);
     if (ignore.Excluded(e.path) &&
@@ -149,7 +150,10 @@ absl::Status ReadDir(const std::string& root, const std::string& rel, const Igno
     }
     e.mode = st.st_mode & 07777;
     e.mtime = st.st_mtim.tv_sec;
-    if (e.type == FileType::kFile) {
+    if (empty_file) {
+      e.size = 0;
+      e.digest = HashBytes("");
+    } else if (e.type == FileType::kFile) {
       e.size = static_cast<uint64_t>(st.st_size);
       if (e.size < kInlineHashLimit) {
         // Small files are hashed here, opened relative to the directory already open: one
@@ -180,6 +184,8 @@ absl::Status ReadDir(const std::string& root, const std::string& rel, const Igno
 }
 
 }  // namespace
+
+bool SentAsEmptyFile(unsigned mode) { return S_ISCHR(mode) || S_ISBLK(mode) || S_ISSOCK(mode); }
 
 absl::StatusOr<std::vector<FileEntry>> WalkTree(const std::string& root, const IgnoreMatcher& ignore,
                                                 int jobs) {

@@ -6,6 +6,8 @@ with Python's tarfile, and compares paths, types, modes, symlink targets and dig
 """
 import json
 import os
+import socket
+import stat
 import unittest
 
 import engine
@@ -92,7 +94,7 @@ class FingerprintMatchesTheEngine(unittest.TestCase):
             with self.subTest(name):
                 self.check_context(FILES, ignore)
 
-    def test_symlinks_modes_and_special_files(self):
+    def test_symlinks_modes_fifos_devices_and_sockets(self):
         def setup(ctx):
             os.symlink("main.py", os.path.join(ctx, "link"))
             os.symlink("/etc/passwd", os.path.join(ctx, "abs-link"))
@@ -101,8 +103,21 @@ class FingerprintMatchesTheEngine(unittest.TestCase):
             os.chmod(os.path.join(ctx, "run.sh"), 0o755)
             os.chmod(os.path.join(ctx, "private"), 0o600)
             os.mkfifo(os.path.join(ctx, "pipe"))
+            # Devices and sockets arrive as empty regular files with their permission bits.
+            os.mknod(os.path.join(ctx, "null"), stat.S_IFCHR | 0o600, os.makedev(1, 3))
+            os.mknod(os.path.join(ctx, "sub/loop0"), stat.S_IFBLK | 0o640, os.makedev(7, 0))
+            sock = socket.socket(socket.AF_UNIX)
+            sock.bind(os.path.join(ctx, "sock"))
+            sock.close()
+            os.chmod(os.path.join(ctx, "sock"), 0o751)
 
-        self.check_context({"main.py": "x", "run.sh": "#!/bin/sh\n", "private": "p"}, None, extra_setup=setup)
+        doc = self.check_context({"main.py": "x", "run.sh": "#!/bin/sh\n", "private": "p", "sub/f": "f"}, None,
+                                 extra_setup=setup)
+        sent = {f["path"]: (f["type"], f["mode"], f["size"]) for f in doc["files"]}
+        self.assertNotIn("pipe", sent)
+        self.assertEqual(sent["null"], ("file", "0600", 0))
+        self.assertEqual(sent["sub/loop0"], ("file", "0640", 0))
+        self.assertEqual(sent["sock"], ("file", "0751", 0))
 
     def test_a_dockerfile_specific_ignore_file_replaces_the_root_one(self):
         files = {"a/f": "a", "b/f": "b", "top": "t", "sub/app.Dockerfile.dockerignore": "b\nsub\n"}
