@@ -3,6 +3,7 @@
 #include <malloc.h>
 
 #include <cstdio>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -14,7 +15,14 @@ int main(int argc, char** argv) {
   // blocks stay in the heap and peak memory follows the largest files read, not their count.
   mallopt(M_MMAP_THRESHOLD, 256 << 10);
   std::vector<std::string> args(argv + 1, argv + argc);
-  absl::StatusOr<int> code = stalecheck::RunCommand(args);
+  absl::StatusOr<int> code = absl::InternalError("no result");
+  try {
+    code = stalecheck::RunCommand(args);
+  } catch (const std::exception& e) {
+    // Errors are Status values; an exception reaching here is a defect, reported as an error
+    // line and exit 2, never an abort.
+    code = absl::InternalError(e.what());
+  }
   if (!code.ok()) {
     std::fprintf(stderr, "stalecheck: error: %s\n", std::string(code.status().message()).c_str());
     return 2;

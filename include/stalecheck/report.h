@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/string_view.h"
+
 #include "stalecheck/compare.h"
 #include "stalecheck/context.h"
 #include "stalecheck/image.h"
@@ -39,6 +41,19 @@ std::string CheckJunit(const CheckReport& r);
 std::string CheckSarif(const CheckReport& r);
 /// GitHub Actions workflow commands (`::error file=…,line=…::`).
 std::string CheckGithub(const CheckReport& r);
+
+/// A file name for a text line, quoted as git quotes paths: unchanged unless it holds a
+/// control character, `"`, `\` or bytes that are not UTF-8; then in double quotes, with C
+/// escapes (`\n`, `\t`, `\"`, `\\`) and octal (`\377`) for the other such bytes.
+std::string QuotedName(absl::string_view name);
+
+/// `s` as XML character data or attribute text; a byte that is not UTF-8, and a control
+/// character that XML 1.0 cannot carry, become U+FFFD.
+std::string XmlText(absl::string_view s);
+
+/// The JSON text of `doc` and a newline. A string byte that is not UTF-8 becomes U+FFFD, as Go's
+/// encoding/json (docker, skopeo) writes it; `indent` < 0 writes one line.
+std::string JsonText(const nlohmann::ordered_json& doc, int indent = 2);
 
 /// "1.2K", "340B", "3.4M".
 std::string HumanSize(uint64_t bytes);

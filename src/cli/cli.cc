@@ -89,10 +89,10 @@ absl::StatusOr<int> RunFingerprint(const Args& args) {
   if (!ctx.ok()) return ctx.status();
   std::string out;
   if (r->count("root-only")) {
-    out = *format == "json" ? nlohmann::ordered_json{{"schema_version", 1}, {"root", ctx->root.Hex()}}.dump() + "\n"
+    out = *format == "json" ? JsonText({{"schema_version", 1}, {"root", ctx->root.Hex()}}, -1)
                             : ctx->root.Hex() + "\n";
   } else if (*format == "json") {
-    out = FingerprintJson(*ctx).dump(2) + "\n";
+    out = JsonText(FingerprintJson(*ctx));
   } else {
     out = FingerprintText(*ctx);
   }
@@ -139,7 +139,7 @@ absl::StatusOr<int> RunInspect(const Args& args) {
       it = keep ? std::next(it) : view->files.erase(it);
     }
   }
-  std::string out = *format == "json" ? InspectJson(*view).dump(2) + "\n" : InspectText(*view);
+  std::string out = *format == "json" ? JsonText(InspectJson(*view)) : InspectText(*view);
   if (absl::Status s = Write(out); !s.ok()) return s;
   return 0;
 }
@@ -252,7 +252,7 @@ absl::StatusOr<int> RunCheck(const Args& args) {
   const std::string output = (*r)["output"].as<std::string>();
   std::string text;
   if (*format == "json") {
-    text = CheckJson(report).dump(2) + "\n";
+    text = JsonText(CheckJson(report));
   } else if (*format == "junit") {
     text = CheckJunit(report);
   } else if (*format == "sarif") {

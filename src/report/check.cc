@@ -26,10 +26,6 @@ const CopyStep* StepOf(const CheckReport& r, const Finding& f) {
   return &r.plan.steps[static_cast<size_t>(*f.step)];
 }
 
-std::string Xml(const std::string& s) {
-  return absl::StrReplaceAll(s, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}});
-}
-
 std::string Message(const Finding& f) {
   return absl::StrCat(f.status, " ", f.path.value_or("-"), f.source ? absl::StrCat(" (", *f.source, ")") : "", ": ",
                       f.reason);
@@ -106,8 +102,8 @@ std::string CheckText(const CheckReport& r, bool color) {
   for (const auto& [key, list] : groups) {
     absl::StrAppend(&out, bold, key, reset, "\n");
     for (const Finding* f : list) {
-      absl::StrAppendFormat(&out, "  %s%-8s%s %s", red, f->status, reset, f->path.value_or("-"));
-      if (f->source && *f->source != f->path.value_or("")) absl::StrAppend(&out, "  <- ", *f->source);
+      absl::StrAppendFormat(&out, "  %s%-8s%s %s", red, f->status, reset, f->path ? QuotedName(*f->path) : "-");
+      if (f->source && *f->source != f->path.value_or("")) absl::StrAppend(&out, "  <- ", QuotedName(*f->source));
       absl::StrAppend(&out, "\n           ", f->reason, "\n");
     }
   }
@@ -135,17 +131,17 @@ std::string CheckJunit(const CheckReport& r) {
   }
   std::string cases;
   for (const std::string& p : r.result.compared) {
-    absl::StrAppend(&cases, "    <testcase classname=\"stalecheck\" name=\"", Xml(p), "\"");
+    absl::StrAppend(&cases, "    <testcase classname=\"stalecheck\" name=\"", XmlText(p), "\"");
     auto it = by_path.find(p);
     if (it == by_path.end()) {
       cases += "/>\n";
     } else {
-      absl::StrAppend(&cases, ">\n      <failure type=\"", it->second->status, "\" message=\"", Xml(Message(*it->second)),
+      absl::StrAppend(&cases, ">\n      <failure type=\"", it->second->status, "\" message=\"", XmlText(Message(*it->second)),
                       "\"/>\n    </testcase>\n");
     }
   }
   return absl::StrCat("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"stalecheck ",
-                      Xml(r.image.transport + ":" + r.image.ref), "\" tests=\"", r.result.compared.size(),
+                      XmlText(r.image.transport + ":" + r.image.ref), "\" tests=\"", r.result.compared.size(),
                       "\" failures=\"", r.result.findings.size(), "\">\n", cases, "  </testsuite>\n</testsuites>\n");
 }
 
@@ -167,7 +163,7 @@ std::string CheckSarif(const CheckReport& r) {
                {"version", "2.1.0"},
                {"runs", OJson::array({{{"tool", {{"driver", {{"name", "stalecheck"}, {"version", "0.1.0"}, {"rules", rules}}}}},
                                        {"results", results}}})}};
-  return doc.dump(2) + "\n";
+  return JsonText(doc);
 }
 
 std::string CheckGithub(const CheckReport& r) {

@@ -26,8 +26,8 @@ std::string FingerprintText(const Context& ctx) {
     std::string digest = e.type == FileType::kDir ? "-" : e.digest.ToString();
     std::string size = e.type == FileType::kDir ? "-" : absl::StrCat(e.size);
     absl::StrAppendFormat(&out, "%-7s %s %10s  %-39s  %s", FileTypeName(e.type), FormatMode(e.mode),
-                          size, digest, e.path);
-    if (e.type == FileType::kSymlink) absl::StrAppend(&out, " -> ", e.target);
+                          size, digest, QuotedName(e.path));
+    if (e.type == FileType::kSymlink) absl::StrAppend(&out, " -> ", QuotedName(e.target));
     out += '\n';
     (e.type == FileType::kFile ? files : e.type == FileType::kDir ? dirs : links)++;
   }
@@ -54,8 +54,8 @@ std::string InspectText(const ImageView& view) {
     const FileEntry& e = ve.file;
     std::string size = e.type == FileType::kFile ? HumanSize(e.size) : "-";
     absl::StrAppendFormat(&out, "%-7s  %s  %5s  %5d  %s", FileTypeName(e.type), FormatMode(e.mode), size,
-                          ve.layer, path);
-    if (e.type == FileType::kSymlink) absl::StrAppend(&out, " -> ", e.target);
+                          ve.layer, QuotedName(path));
+    if (e.type == FileType::kSymlink) absl::StrAppend(&out, " -> ", QuotedName(e.target));
     out += '\n';
     if (e.type == FileType::kFile) total += e.size;
   }

@@ -53,7 +53,8 @@ def image_files(archive):
     for path, e in view.items():
         if not path.startswith("/ctx/"):
             continue
-        out[path[len("/ctx/"):]] = (e["type"], e["mode"], e["digest"], e["target"])
+        name = os.fsencode(path[len("/ctx/"):]).decode("utf-8", "replace")
+        out[name] = (e["type"], e["mode"], e["digest"], e["target"])
     return out
 
 
@@ -118,6 +119,15 @@ class FingerprintMatchesTheEngine(unittest.TestCase):
         self.assertEqual(sent["null"], ("file", "0600", 0))
         self.assertEqual(sent["sub/loop0"], ("file", "0640", 0))
         self.assertEqual(sent["sock"], ("file", "0751", 0))
+
+    def test_names_that_are_not_plain_text_are_sent_and_listed(self):
+        # A byte that is not UTF-8 is written as U+FFFD in JSON, as Go's encoding/json writes it.
+        names = {"new\nline": "n", "back\\slash": "b", 'say "hi"': "q", "-dash": "d", "sp ace": "s",
+                 "caf\u00e9": "c", "bad\udcffname": "x", "esc\x1b[31m": "e"}
+        doc = self.check_context(names, None)
+        listed = {f["path"] for f in doc["files"]}
+        self.assertIn("bad\ufffdname", listed)
+        self.assertIn("new\nline", listed)
 
     def test_a_dockerfile_specific_ignore_file_replaces_the_root_one(self):
         files = {"a/f": "a", "b/f": "b", "top": "t", "sub/app.Dockerfile.dockerignore": "b\nsub\n"}
