@@ -84,6 +84,19 @@ TEST_SUITE("walk") {
     CHECK(bytes->empty());
   }
 
+  TEST_CASE("a root given as a symlink to a directory is walked; symlinks below it are not followed") {
+    TempDir d;
+    d.Write("real/a", "a");
+    d.Write("real/sub/b", "b");
+    std::filesystem::create_directory_symlink("sub", d / "real/link");
+    std::filesystem::create_directory_symlink("real", d / "ctx");
+    auto m = IgnoreMatcher::Parse("");
+    auto entries = stalecheck::WalkTree(d / "ctx", *m, 2);
+    REQUIRE(entries.ok());
+    CHECK(Paths(*entries) == std::vector<std::string>{"a", "link", "sub", "sub/b"});
+    CHECK((*entries)[1].type == FileType::kSymlink);
+  }
+
   TEST_CASE("an excluded directory is skipped whole unless an exception is written below it") {
     TempDir d;
     d.Write("dir/sub/x", "x");

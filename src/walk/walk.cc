@@ -108,7 +108,8 @@ absl::Status HashSmallFile(int dir_fd, const char* name, const std::string& dir_
 absl::Status ReadDir(const std::string& root, const std::string& rel, const IgnoreMatcher& ignore,
                      DirQueue& queue, std::vector<FileEntry>& out) {
   std::string abs = rel.empty() ? root : JoinPath(root, rel);
-  int fd = ::open(abs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  // The root may be a symlink to the context, which docker build follows; below it, never.
+  int fd = ::open(abs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | (rel.empty() ? 0 : O_NOFOLLOW));
   if (fd < 0) return ErrnoStatus(errno, absl::StrCat("reading directory ", abs));
   DIR* dir = ::fdopendir(fd);
   if (dir == nullptr) {

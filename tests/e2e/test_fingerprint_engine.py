@@ -129,6 +129,19 @@ class FingerprintMatchesTheEngine(unittest.TestCase):
         self.assertIn("bad\ufffdname", listed)
         self.assertIn("new\nline", listed)
 
+    def test_a_context_given_as_a_symlink_is_followed_as_docker_build_follows_it(self):
+        with engine.TempDir() as tmp:
+            real = os.path.join(tmp, "real")
+            engine.write_tree(real, {"app.py": "x", "sub/m.py": "m", "Dockerfile": "FROM scratch\nCOPY . /ctx/\n"})
+            os.symlink("sub", os.path.join(real, "link"))
+            link = os.path.join(tmp, "ctx")
+            os.symlink("real", link)
+            archive = os.path.join(tmp, "image.tar")
+            engine.save(engine.build(link), archive)
+            got, _ = fingerprint_files(link)
+            self.assertEqual(got, image_files(archive))
+            self.assertEqual(got["link"][0], "symlink")  # links below the root are still not followed
+
     def test_a_dockerfile_specific_ignore_file_replaces_the_root_one(self):
         files = {"a/f": "a", "b/f": "b", "top": "t", "sub/app.Dockerfile.dockerignore": "b\nsub\n"}
         doc = self.check_context(files, "a\n", dockerfile="sub/app.Dockerfile")
