@@ -142,6 +142,18 @@ class FingerprintMatchesTheEngine(unittest.TestCase):
             self.assertEqual(got, image_files(archive))
             self.assertEqual(got["link"][0], "symlink")  # links below the root are still not followed
 
+    def test_patterns_the_engine_refuses_are_refused_and_those_it_takes_are_taken(self):
+        for pattern in ["[]a]", "[a-]", "[a", "a\\", "[\\]", "[^]", "a[]b", "!", "[!]", "[^a]x", "\\[x"]:
+            with self.subTest(pattern), engine.TempDir() as tmp:
+                engine.write_tree(tmp, {"a": "a", "Dockerfile": "FROM scratch\nCOPY . /c/\n",
+                                        ".dockerignore": pattern + "\n"})
+                built = engine.run(engine.DOCKER, "build", "-q", tmp, check=False).returncode == 0
+                code, _, err = engine.stalecheck("fingerprint", "--root-only", "-C", tmp)
+                self.assertEqual(code, 0 if built else 2, err)
+                if not built:
+                    self.assertIn(".dockerignore", err)
+                    self.assertEqual(err.count("\n"), 1)
+
     def test_a_dockerfile_specific_ignore_file_replaces_the_root_one(self):
         files = {"a/f": "a", "b/f": "b", "top": "t", "sub/app.Dockerfile.dockerignore": "b\nsub\n"}
         doc = self.check_context(files, "a\n", dockerfile="sub/app.Dockerfile")
