@@ -5,6 +5,7 @@
 #include <archive_entry.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -114,5 +115,17 @@ inline std::string MakeTar(const std::vector<TarMember>& members, const std::str
 
 /// Runs a shell command; true when it exits 0.
 inline bool Sh(const std::string& cmd) { return std::system(cmd.c_str()) == 0; }
+
+/// What a shell command writes to stdout ("" when it fails to start).
+inline std::string ShOut(const std::string& cmd) {
+  std::string out;
+  if (FILE* p = ::popen(cmd.c_str(), "r"); p != nullptr) {
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    ::pclose(p);
+  }
+  return out;
+}
 
 }  // namespace stalecheck::testing

@@ -37,7 +37,11 @@ class GitContext {
   /// The context as the engine's walker would send a checkout of the revision: entries
   /// relative to the context directory, sorted, with digests, hashed on `jobs` threads.
   /// File modes are what a checkout with umask 022 gives (0644, 0755 for executables),
-  /// directories 0755, symlinks 0777; submodules are empty directories.
+  /// directories 0755, symlinks 0777. A submodule is read from its own repository at the
+  /// commit the revision records, as `git clone --recurse-submodules` checks it out; one this
+  /// clone never initialized is an empty directory, as in its checkout. Git's own `.git` (the
+  /// directory, and the file in each submodule) is no file of the revision and never listed.
+  /// Error: an initialized submodule that lacks the recorded commit.
   absl::StatusOr<std::vector<FileEntry>> Walk(const IgnoreMatcher& ignore, int jobs) const;
 
  private:

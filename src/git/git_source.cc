@@ -6,7 +6,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <mutex>
+#include <tuple>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -90,6 +93,61 @@ absl::Status ReadBlobWithLibgit2(const std::string& repo_path, const git_oid& id
   e.digest = HashBytes(data);
   if (e.type == FileType::kSymlink) e.target = std::string(data);
   return absl::OkStatus();
+}
+
+// A repository whose blobs a walk reads: the revision's own, or an initialized submodule's.
+struct ObjectSource {
+  git_repository* repo = nullptr;  // `owned`, or the context's own repository
+  RepoPtr owned;
+  std::string repo_path;           // what git_repository_open takes, for libgit2's reads
+  std::string context_root;        // the context path of the repository's root ("" for the context's own)
+  std::string repo_prefix;         // the context directory inside the context's own repository
+  git_oid tree{};                  // a submodule: the tree of the commit the parent records
+  std::unique_ptr<git::ObjectReader> reader;
+};
+
+// Opens the submodule that `parent` records at `path` (relative to parent's root) at `commit`,
+// as `git submodule update` checks it out, and as a build from a git URL sends it. Null when
+// the submodule is not initialized in this clone: a checkout then has an empty directory.
+// Error: the submodule is initialized but lacks the commit (it was never fetched).
+absl::StatusOr<std::unique_ptr<ObjectSource>> OpenSubmodule(const ObjectSource& parent,
+                                                            const std::string& path,
+                                                            const git_oid& commit,
+                                                            const std::string& shown) {
+  std::vector<std::string> candidates;
+  {
+    GitPtr<git_submodule, git_submodule_free> sm;
+    RepoPtr repo;
+    if (git_submodule_lookup(&sm.p, parent.repo, path.c_str()) == 0 &&
+        git_submodule_open(&repo.p, sm.p) == 0) {
+      candidates.push_back(git_repository_path(repo.p));
+    }
+  }
+  if (const char* wd = git_repository_workdir(parent.repo); wd != nullptr) {
+    candidates.push_back(JoinPath(wd, path));
+  }
+  candidates.push_back(JoinPath(git_repository_path(parent.repo), JoinPath("modules", path)));
+  bool initialized = false;
+  for (const std::string& candidate : candidates) {
+    auto src = std::make_unique<ObjectSource>();
+    if (git_repository_open_ext(&src->owned.p, candidate.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH,
+                                nullptr) != 0) {
+      continue;
+    }
+    initialized = true;
+    GitPtr<git_commit, git_commit_free> c;
+    if (git_commit_lookup(&c.p, src->owned.p, &commit) != 0) continue;
+    src->repo = src->owned.p;
+    src->repo_path = git_repository_path(src->owned.p);
+    src->tree = *git_commit_tree_id(c.p);
+    return src;
+  }
+  if (!initialized) return std::unique_ptr<ObjectSource>();
+  char hex[GIT_OID_HEXSZ + 1];
+  git_oid_tostr(hex, sizeof hex, &commit);
+  return absl::FailedPreconditionError(
+      absl::StrCat("submodule ", shown, ": its repository has no commit ", hex,
+                   " (run git submodule update, or exclude it in .dockerignore)"));
 }
 
 }  // namespace
@@ -199,19 +257,31 @@ absl::StatusOr<std::optional<std::string>> GitContext::ReadFile(
 absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ignore,
                                                         int jobs) const {
   std::vector<FileEntry> entries;
-  std::vector<std::pair<size_t, git_oid>> blobs;  // entry index, blob id
+  struct Blob {
+    size_t entry;
+    git_oid id;
+    size_t source;  // index into sources
+  };
+  std::vector<Blob> blobs;
+  std::vector<std::unique_ptr<ObjectSource>> sources;
+  sources.push_back(std::make_unique<ObjectSource>());
+  sources[0]->repo = impl_->repo.p;
+  sources[0]->repo_path = impl_->repo_path;
+  sources[0]->repo_prefix = impl_->prefix;
 
   // The tree walk is cheap (tree objects only); it runs on this thread. Blobs are read below.
   struct Frame {
     git_oid tree;
     std::string rel;
+    size_t source;
   };
-  std::vector<Frame> stack{{impl_->tree_id, ""}};
+  std::vector<Frame> stack{{impl_->tree_id, "", 0}};
   while (!stack.empty()) {
     Frame f = std::move(stack.back());
     stack.pop_back();
+    git_repository* repo = sources[f.source]->repo;
     TreePtr tree;
-    if (git_tree_lookup(&tree.p, impl_->repo.p, &f.tree) != 0) {
+    if (git_tree_lookup(&tree.p, repo, &f.tree) != 0) {
       return absl::InvalidArgumentError(absl::StrCat("reading tree ", f.rel, ": ", LastGitError()));
     }
     size_t n = git_tree_entrycount(tree.p);
@@ -244,9 +314,23 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
         continue;
       }
       if (fm == GIT_FILEMODE_TREE) {
-        stack.push_back({*git_tree_entry_id(te), e.path});
-      } else if (fm != GIT_FILEMODE_COMMIT) {
-        blobs.emplace_back(entries.size(), *git_tree_entry_id(te));
+        stack.push_back({*git_tree_entry_id(te), e.path, f.source});
+      } else if (fm == GIT_FILEMODE_COMMIT) {
+        const ObjectSource& parent = *sources[f.source];
+        // The gitlink's path inside the repository that records it.
+        absl::string_view below_root = absl::string_view(e.path).substr(
+            parent.context_root.empty() ? 0 : parent.context_root.size() + 1);
+        absl::StatusOr<std::unique_ptr<ObjectSource>> sub = OpenSubmodule(
+            parent, JoinPath(parent.repo_prefix, below_root), *git_tree_entry_id(te), e.path);
+        if (!sub.ok()) return sub.status();
+        if (*sub != nullptr) {
+          (*sub)->context_root = e.path;
+          git_oid sub_tree = (*sub)->tree;
+          sources.push_back(std::move(*sub));
+          stack.push_back({sub_tree, e.path, sources.size() - 1});
+        }
+      } else {
+        blobs.push_back({entries.size(), *git_tree_entry_id(te), f.source});
       }
       entries.push_back(std::move(e));
     }
@@ -256,33 +340,37 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
   // is never in memory whole. What that reader cannot find (alternates, old formats) is
   // read through libgit2, whose objects are not shared between threads: each worker opens
   // the repository itself when it first needs it.
-  std::unique_ptr<git::ObjectReader> reader =
-      git::ObjectReader::Open(JoinPath(git_repository_commondir(impl_->repo.p), "objects"));
+  for (auto& src : sources) {
+    src->reader = git::ObjectReader::Open(JoinPath(git_repository_commondir(src->repo), "objects"));
+  }
   {
-    std::vector<std::pair<uint64_t, size_t>> order;  // read-order key, index into blobs
+    std::vector<std::tuple<size_t, uint64_t, size_t>> order;  // source, read-order key, blob
     order.reserve(blobs.size());
     for (size_t k = 0; k < blobs.size(); ++k) {
-      order.emplace_back(reader->ReadOrder(ToObjectId(blobs[k].second)), k);
+      const Blob& b = blobs[k];
+      order.emplace_back(b.source, sources[b.source]->reader->ReadOrder(ToObjectId(b.id)), k);
     }
     std::sort(order.begin(), order.end());
-    std::vector<std::pair<size_t, git_oid>> sorted;
+    std::vector<Blob> sorted;
     sorted.reserve(blobs.size());
-    for (const auto& [key, k] : order) sorted.push_back(blobs[k]);
+    for (const auto& [source, key, k] : order) sorted.push_back(blobs[k]);
     blobs = std::move(sorted);
   }
   struct Worker {
     git::ReadScratch scratch;
-    RepoPtr repo;
+    std::map<size_t, RepoPtr> repos;  // per source, opened on first use
   };
   std::vector<Worker> workers(ParallelWorkers(blobs.size(), jobs));
   std::mutex big_blob;
   absl::Status read = ParallelFor(blobs.size(), jobs, [&](size_t k, size_t slot) -> absl::Status {
     Worker& w = workers[slot];
-    FileEntry& e = entries[blobs[k].first];
+    const Blob& b = blobs[k];
+    const ObjectSource& src = *sources[b.source];
+    FileEntry& e = entries[b.entry];
     StreamHasher hasher;
     std::string target;
     absl::StatusOr<uint64_t> size =
-        reader->ReadBlob(ToObjectId(blobs[k].second), w.scratch, [&](absl::string_view piece) {
+        src.reader->ReadBlob(ToObjectId(b.id), w.scratch, [&](absl::string_view piece) {
           hasher.Update(piece.data(), piece.size());
           if (e.type == FileType::kSymlink) target.append(piece.data(), piece.size());
         });
@@ -296,7 +384,7 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
       return absl::DataLossError(
           absl::StrCat("reading ", e.path, " from git: ", size.status().message()));
     }
-    return ReadBlobWithLibgit2(impl_->repo_path, blobs[k].second, big_blob, w.repo, e);
+    return ReadBlobWithLibgit2(src.repo_path, b.id, big_blob, w.repos[b.source], e);
   });
   if (!read.ok()) return read;
   std::sort(entries.begin(), entries.end(),

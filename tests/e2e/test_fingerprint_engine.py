@@ -154,6 +154,40 @@ class FingerprintMatchesTheEngine(unittest.TestCase):
                     self.assertIn(".dockerignore", err)
                     self.assertEqual(err.count("\n"), 1)
 
+    def test_rev_lists_what_a_fresh_recursive_checkout_of_the_revision_sends(self):
+        # The CI case: clone with submodules, then `docker build .`. fingerprint --rev on a
+        # working clone whose submodule has moved on must list what that checkout sends, with
+        # the submodule at the commit the revision records. Git's own .git (the directory,
+        # and the file in each submodule) is no file of the revision: --rev never lists it.
+        with engine.TempDir() as tmp:
+            def git(cwd, *args):
+                engine.run("git", "-C", cwd, "-c", "user.name=t", "-c", "user.email=t@t",
+                           "-c", "protocol.file.allow=always", *args)
+            lib, top, checkout = (os.path.join(tmp, n) for n in ("lib", "top", "checkout"))
+            engine.write_tree(lib, {"s.txt": "s1\n", "d/x": "x\n", "d/skip.log": "log"})
+            os.symlink("s.txt", os.path.join(lib, "link"))
+            git(tmp, "init", "-q", lib)
+            git(lib, "add", "-A")
+            git(lib, "commit", "-qm", "s1")
+            engine.write_tree(top, {"m.txt": "m\n", "Dockerfile": "FROM scratch\nCOPY . /ctx/\n",
+                                    ".dockerignore": "**/*.log\n.git\n"})
+            git(tmp, "init", "-q", top)
+            git(top, "submodule", "add", "-q", lib, "vendor/lib")
+            git(top, "add", "-A")
+            git(top, "commit", "-qm", "top")
+            # The working clone's submodule moves on; the revision still records s1.
+            engine.write_tree(os.path.join(top, "vendor/lib"), {"s.txt": "s2 uncommitted\n"})
+
+            git(tmp, "clone", "-q", "--recurse-submodules", top, checkout)
+            archive = os.path.join(tmp, "image.tar")
+            engine.save(engine.build(checkout), archive)
+            want = image_files(archive)
+            self.assertEqual(want.pop("vendor/lib/.git")[0], "file")  # git's pointer, sent as a file
+            got, _ = fingerprint_files(top, "--rev", "HEAD")
+            self.assertEqual(got, want)
+            self.assertEqual(got["vendor/lib/s.txt"][2], engine.xxh128(b"s1\n"))
+            self.assertNotIn("vendor/lib/d/skip.log", got)
+
     def test_a_dockerfile_specific_ignore_file_replaces_the_root_one(self):
         files = {"a/f": "a", "b/f": "b", "top": "t", "sub/app.Dockerfile.dockerignore": "b\nsub\n"}
         doc = self.check_context(files, "a\n", dockerfile="sub/app.Dockerfile")
