@@ -11,7 +11,7 @@ packages=(
   libzstd-dev zlib1g-dev libisal-dev libssl-dev libre2-dev nlohmann-json3-dev libbenchmark-dev
   libcurl4-openssl-dev
   # the real stack the end-to-end tests drive
-  docker.io busybox-static skopeo docker-registry
+  docker.io busybox-static skopeo docker-registry git-lfs
   # tools the tests and benchmarks compare against
   xxhash zstd isal b3sum time curl rsync hyperfine
 )

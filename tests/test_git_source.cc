@@ -85,7 +85,6 @@ TEST_SUITE("git submodules") {
   // A superproject `top` whose `lib` (and `lib/inner`, nested) are submodules, made with git itself.
   struct Super {
     TempDir d;
-    std::string sub_v1;  // lib's first commit
     Super() {
       d.Write("inner/i.txt", "inner\n");
       Git(d, "-C inner init -q .");

@@ -41,7 +41,11 @@ class GitContext {
   /// commit the revision records, as `git clone --recurse-submodules` checks it out; one this
   /// clone never initialized is an empty directory, as in its checkout. Git's own `.git` (the
   /// directory, and the file in each submodule) is no file of the revision and never listed.
-  /// Error: an initialized submodule that lacks the recorded commit.
+  /// File bytes are what that checkout writes: git's conversions (line endings, `ident`) as
+  /// the revision's attributes and the repository's config choose them, and Git LFS objects
+  /// from the local store in place of their pointers where git-lfs is configured.
+  /// Errors: an initialized submodule that lacks the recorded commit; a missing or damaged LFS
+  /// object; a filter driver other than Git LFS; `working-tree-encoding`.
   absl::StatusOr<std::vector<FileEntry>> Walk(const IgnoreMatcher& ignore, int jobs) const;
 
  private:

@@ -1,8 +1,10 @@
 #include "stalecheck/git_source.h"
 
+#include <fcntl.h>
 #include <git2.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -13,7 +15,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "src/git/checkout.h"
 #include "src/git/object_reader.h"
 #include "stalecheck/hash.h"
 #include "stalecheck/util.h"
@@ -69,7 +73,7 @@ git::ObjectId ToObjectId(const git_oid& oid) {
 // Reads a blob whole through libgit2 into `e` (size, digest, symlink target); for objects
 // the streaming reader does not know. Blobs over 4 MiB take turns on `big_blob`.
 absl::Status ReadBlobWithLibgit2(const std::string& repo_path, const git_oid& id,
-                                 std::mutex& big_blob, RepoPtr& repo, FileEntry& e) {
+                                 std::mutex& big_blob, RepoPtr& repo, FileEntry& e, std::string* head) {
   if (repo.p == nullptr && git_repository_open(&repo.p, repo_path.c_str()) != 0) {
     return absl::InternalError(LastGitError());
   }
@@ -92,6 +96,41 @@ absl::Status ReadBlobWithLibgit2(const std::string& repo_path, const git_oid& id
   e.size = data.size();
   e.digest = HashBytes(data);
   if (e.type == FileType::kSymlink) e.target = std::string(data);
+  head->assign(data.data(), std::min(data.size(), git::kLfsPointerMaxSize));
+  return absl::OkStatus();
+}
+
+// Hashes the Git LFS object a checkout writes in place of `pointer`, from the local LFS store,
+// checking it against the pointer's size and SHA-256.
+absl::Status HashLfsObject(const std::string& path, const git::LfsPointer& pointer, FileEntry& e) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          e.path, ": its Git LFS object ", pointer.oid, " is not in this clone (", path,
+          "); run git lfs fetch"));
+    }
+    return ErrnoStatus(errno, absl::StrCat("reading ", path));
+  }
+  StreamHasher hasher;
+  Sha256 sha;
+  uint64_t total = 0;
+  std::vector<char> buf(256 << 10);
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus(errno, absl::StrCat("reading ", path));
+    if (n == 0) break;
+    hasher.Update(buf.data(), static_cast<size_t>(n));
+    sha.Update(buf.data(), static_cast<size_t>(n));
+    total += static_cast<uint64_t>(n);
+  }
+  if (total != pointer.size || sha.Finish() != absl::StrCat("sha256:", pointer.oid)) {
+    return absl::DataLossError(
+        absl::StrCat(e.path, ": the Git LFS object ", path, " does not match its pointer"));
+  }
+  e.size = total;
+  e.digest = hasher.Finish();
   return absl::OkStatus();
 }
 
@@ -103,8 +142,17 @@ struct ObjectSource {
   std::string context_root;        // the context path of the repository's root ("" for the context's own)
   std::string repo_prefix;         // the context directory inside the context's own repository
   git_oid tree{};                  // a submodule: the tree of the commit the parent records
+  git_oid commit{};                // whose attributes a checkout applies
+  bool has_commit = false;         // false for a revision that names a tree
+  std::vector<git_oid> attribute_files;  // the revision's .gitattributes that apply to the context
+  bool conversions = false;        // whether a checkout may convert any of its files
   std::unique_ptr<git::ObjectReader> reader;
 };
+
+// The path inside `src`'s repository of the context path `path`.
+std::string InRepo(const ObjectSource& src, absl::string_view path) {
+  return JoinPath(src.repo_prefix, path.substr(src.context_root.empty() ? 0 : src.context_root.size() + 1));
+}
 
 // Opens the submodule that `parent` records at `path` (relative to parent's root) at `commit`,
 // as `git submodule update` checks it out, and as a build from a git URL sends it. Null when
@@ -140,6 +188,8 @@ absl::StatusOr<std::unique_ptr<ObjectSource>> OpenSubmodule(const ObjectSource& 
     src->repo = src->owned.p;
     src->repo_path = git_repository_path(src->owned.p);
     src->tree = *git_commit_tree_id(c.p);
+    src->commit = commit;
+    src->has_commit = true;
     return src;
   }
   if (!initialized) return std::unique_ptr<ObjectSource>();
@@ -268,6 +318,23 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
   sources[0]->repo = impl_->repo.p;
   sources[0]->repo_path = impl_->repo_path;
   sources[0]->repo_prefix = impl_->prefix;
+  sources[0]->has_commit = git_oid_fromstr(&sources[0]->commit, impl_->commit.c_str()) == 0;
+  {
+    // The .gitattributes of the context directory's ancestors apply to it too.
+    TreePtr root;
+    if (git_tree_lookup(&root.p, impl_->repo.p, &impl_->root_tree_id) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("reading the revision's tree: ", LastGitError()));
+    }
+    std::string dir;
+    for (absl::string_view part : absl::StrSplit(impl_->prefix, '/', absl::SkipEmpty())) {
+      git_tree_entry* te = nullptr;
+      if (git_tree_entry_bypath(&te, root.p, JoinPath(dir, ".gitattributes").c_str()) == 0) {
+        if (git_tree_entry_type(te) == GIT_OBJECT_BLOB) sources[0]->attribute_files.push_back(*git_tree_entry_id(te));
+        git_tree_entry_free(te);
+      }
+      dir = JoinPath(dir, part);
+    }
+  }
 
   // The tree walk is cheap (tree objects only); it runs on this thread. Blobs are read below.
   struct Frame {
@@ -290,6 +357,11 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
       FileEntry e;
       e.path = JoinPath(f.rel, git_tree_entry_name(te));
       git_filemode_t fm = git_tree_entry_filemode(te);
+      if (std::strcmp(git_tree_entry_name(te), ".gitattributes") == 0 &&
+          git_tree_entry_type(te) == GIT_OBJECT_BLOB) {
+        // It applies to what is checked out beside it, whether or not it is sent itself.
+        sources[f.source]->attribute_files.push_back(*git_tree_entry_id(te));
+      }
       switch (fm) {
         case GIT_FILEMODE_TREE:
         case GIT_FILEMODE_COMMIT:
@@ -316,12 +388,8 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
       if (fm == GIT_FILEMODE_TREE) {
         stack.push_back({*git_tree_entry_id(te), e.path, f.source});
       } else if (fm == GIT_FILEMODE_COMMIT) {
-        const ObjectSource& parent = *sources[f.source];
-        // The gitlink's path inside the repository that records it.
-        absl::string_view below_root = absl::string_view(e.path).substr(
-            parent.context_root.empty() ? 0 : parent.context_root.size() + 1);
         absl::StatusOr<std::unique_ptr<ObjectSource>> sub = OpenSubmodule(
-            parent, JoinPath(parent.repo_prefix, below_root), *git_tree_entry_id(te), e.path);
+            *sources[f.source], InRepo(*sources[f.source], e.path), *git_tree_entry_id(te), e.path);
         if (!sub.ok()) return sub.status();
         if (*sub != nullptr) {
           (*sub)->context_root = e.path;
@@ -342,6 +410,16 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
   // the repository itself when it first needs it.
   for (auto& src : sources) {
     src->reader = git::ObjectReader::Open(JoinPath(git_repository_commondir(src->repo), "objects"));
+    std::vector<std::string> texts;
+    for (const git_oid& id : src->attribute_files) {
+      BlobPtr blob;
+      if (git_blob_lookup(&blob.p, src->repo, &id) != 0) {
+        return absl::InvalidArgumentError(absl::StrCat("reading a .gitattributes from git: ", LastGitError()));
+      }
+      texts.emplace_back(static_cast<const char*>(git_blob_rawcontent(blob.p)),
+                         static_cast<size_t>(git_blob_rawsize(blob.p)));
+    }
+    src->conversions = git::CheckoutConversions::AnyPossible(src->repo, texts);
   }
   {
     std::vector<std::tuple<size_t, uint64_t, size_t>> order;  // source, read-order key, blob
@@ -358,7 +436,9 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
   }
   struct Worker {
     git::ReadScratch scratch;
-    std::map<size_t, RepoPtr> repos;  // per source, opened on first use
+    // Per source, opened on first use.
+    std::map<size_t, RepoPtr> repos;
+    std::map<size_t, std::unique_ptr<git::CheckoutConversions>> conversions;
   };
   std::vector<Worker> workers(ParallelWorkers(blobs.size(), jobs));
   std::mutex big_blob;
@@ -367,24 +447,58 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
     const Blob& b = blobs[k];
     const ObjectSource& src = *sources[b.source];
     FileEntry& e = entries[b.entry];
+    // A checkout may write other bytes than the blob's (git never converts a symlink).
+    git::CheckoutKind kind = git::CheckoutKind::kStored;
+    git::CheckoutConversions* conv = nullptr;
+    if (e.type == FileType::kFile && src.conversions) {
+      std::unique_ptr<git::CheckoutConversions>& c = w.conversions[b.source];
+      if (c == nullptr) {
+        absl::StatusOr<std::unique_ptr<git::CheckoutConversions>> opened =
+            git::CheckoutConversions::Open(src.repo_path, src.has_commit ? &src.commit : nullptr);
+        if (!opened.ok()) return opened.status();
+        c = std::move(*opened);
+      }
+      conv = c.get();
+      absl::StatusOr<git::CheckoutKind> k = conv->Kind(InRepo(src, e.path), e.path);
+      if (!k.ok()) return k.status();
+      kind = *k;
+    }
+    if (kind == git::CheckoutKind::kFilters) {
+      absl::StatusOr<std::string> bytes = conv->Filtered(InRepo(src, e.path), b.id, e.path);
+      if (!bytes.ok()) return bytes.status();
+      e.size = bytes->size();
+      e.digest = HashBytes(*bytes);
+      return absl::OkStatus();
+    }
     StreamHasher hasher;
     std::string target;
+    std::string head;  // the first bytes, where a Git LFS pointer would be
     absl::StatusOr<uint64_t> size =
         src.reader->ReadBlob(ToObjectId(b.id), w.scratch, [&](absl::string_view piece) {
           hasher.Update(piece.data(), piece.size());
           if (e.type == FileType::kSymlink) target.append(piece.data(), piece.size());
+          if (head.size() < git::kLfsPointerMaxSize) {
+            head.append(piece.data(), std::min(piece.size(), git::kLfsPointerMaxSize - head.size()));
+          }
         });
     if (size.ok()) {
       e.size = *size;
       e.digest = hasher.Finish();
       if (e.type == FileType::kSymlink) e.target = std::move(target);
-      return absl::OkStatus();
-    }
-    if (!absl::IsNotFound(size.status())) {
+    } else if (!absl::IsNotFound(size.status())) {
       return absl::DataLossError(
           absl::StrCat("reading ", e.path, " from git: ", size.status().message()));
+    } else if (absl::Status st = ReadBlobWithLibgit2(src.repo_path, b.id, big_blob, w.repos[b.source], e, &head);
+               !st.ok()) {
+      return st;
     }
-    return ReadBlobWithLibgit2(src.repo_path, b.id, big_blob, w.repos[b.source], e);
+    if (kind == git::CheckoutKind::kLfs && e.size < git::kLfsPointerMaxSize) {
+      // git-lfs checks out what is not a pointer as it is.
+      if (std::optional<git::LfsPointer> pointer = git::ParseLfsPointer(head)) {
+        return HashLfsObject(conv->LfsObjectPath(*pointer), *pointer, e);
+      }
+    }
+    return absl::OkStatus();
   });
   if (!read.ok()) return read;
   std::sort(entries.begin(), entries.end(),

@@ -28,13 +28,13 @@ def require_engine(test: unittest.TestCase):
     test.skipTest("no Docker engine here")
 
 
-def run(*args, check=True, input=None):
-    return subprocess.run(list(args), env=ENV, capture_output=True, check=check, input=input)
+def run(*args, check=True, input=None, env=None):
+    return subprocess.run(list(args), env=env or ENV, capture_output=True, check=check, input=input)
 
 
-def stalecheck(*args, input=None):
+def stalecheck(*args, input=None, env=None):
     """Runs stalecheck; returns (exit code, stdout text, stderr text)."""
-    p = subprocess.run([STALECHECK, *args], env=ENV, capture_output=True, input=input)
+    p = subprocess.run([STALECHECK, *args], env=env or ENV, capture_output=True, input=input)
     return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 

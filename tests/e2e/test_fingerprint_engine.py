@@ -58,8 +58,8 @@ def image_files(archive):
     return out
 
 
-def fingerprint_files(context, *extra):
-    code, out, err = engine.stalecheck("fingerprint", "--format", "json", "-C", context, *extra)
+def fingerprint_files(context, *extra, env=None):
+    code, out, err = engine.stalecheck("fingerprint", "--format", "json", "-C", context, *extra, env=env)
     assert code == 0, err
     doc = json.loads(out)
     return {f["path"]: (f["type"], f["mode"], f["digest"], f.get("target")) for f in doc["files"]}, doc
@@ -187,6 +187,37 @@ class FingerprintMatchesTheEngine(unittest.TestCase):
             self.assertEqual(got, want)
             self.assertEqual(got["vendor/lib/s.txt"][2], engine.xxh128(b"s1\n"))
             self.assertNotIn("vendor/lib/d/skip.log", got)
+
+    def test_rev_lists_what_a_clone_checks_out_with_git_lfs_line_endings_and_ident(self):
+        # A clone's checkout is not the blobs: Git LFS replaces pointers with their objects,
+        # eol=crlf and ident rewrite text. --rev must list what the clone's build is sent.
+        with engine.TempDir() as tmp:
+            env = dict(engine.ENV, HOME=os.path.join(tmp, "home"), XDG_CONFIG_HOME=os.path.join(tmp, "xdg"))
+            os.makedirs(env["HOME"])
+
+            def git(cwd, *args):
+                engine.run("git", "-C", cwd, "-c", "user.name=t", "-c", "user.email=t@t", *args, env=env)
+            git(tmp, "lfs", "install")
+            repo, clone = os.path.join(tmp, "repo"), os.path.join(tmp, "clone")
+            git(tmp, "init", "-q", repo)
+            engine.write_tree(repo, {
+                ".gitattributes": "*.bin filter=lfs diff=lfs merge=lfs -text\n*.txt text eol=crlf\n*.c ident\n",
+                ".dockerignore": ".git\n", "Dockerfile": "FROM scratch\nCOPY . /ctx/\n",
+                "model.bin": os.urandom(5000), "notes.txt": "one\ntwo\n", "id.c": "/* $Id$ */\n", "app.py": "x = 1\n"})
+            git(repo, "add", "-A")
+            git(repo, "commit", "-qm", "one")
+            # Uncommitted work is not the revision.
+            engine.write_tree(repo, {".gitattributes": "* -text\n", "app.py": "x = 2\n"})
+            git(tmp, "clone", "-q", repo, clone)
+
+            archive = os.path.join(tmp, "image.tar")
+            engine.save(engine.build(clone), archive)
+            want = image_files(archive)
+            got, _ = fingerprint_files(repo, "--rev", "HEAD", env=env)
+            self.assertEqual(got, want)
+            with open(os.path.join(clone, "model.bin"), "rb") as f:
+                self.assertEqual(got["model.bin"][2], engine.xxh128(f.read()))
+            self.assertEqual(got["notes.txt"][2], engine.xxh128(b"one\r\ntwo\r\n"))
 
     def test_a_dockerfile_specific_ignore_file_replaces_the_root_one(self):
         files = {"a/f": "a", "b/f": "b", "top": "t", "sub/app.Dockerfile.dockerignore": "b\nsub\n"}
