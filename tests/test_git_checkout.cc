@@ -67,6 +67,9 @@ TEST_SUITE("git checkout conversions") {
     CHECK(rev->entries[1].digest == stalecheck::HashBytes("one\r\ntwo\r\n"));
     CHECK(rev->entries[2].path == "data.bin");
     CHECK(rev->entries[2].digest == stalecheck::HashBytes("x\ny\n"));
+    // What check reads back (Python sources for bytecode, ADD archives) is the same checkout.
+    CHECK(stalecheck::testing::FirstUnreadableFile(*rev) == "");
+    CHECK(*rev->read_file("a.txt") == "one\r\ntwo\r\n");
   }
 
   TEST_CASE("core.autocrlf=true converts text files and leaves binary ones, as its clone does") {
@@ -163,6 +166,8 @@ TEST_SUITE("git checkout conversions") {
     CHECK(rev->entries[1].size == object.size());
     CHECK(rev->entries[1].digest == stalecheck::HashBytes(object));
     CHECK(rev->entries[2].digest == stalecheck::HashBytes("plain bytes\n"));
+    CHECK(*rev->read_file("model.bin") == object);
+    CHECK(stalecheck::testing::FirstUnreadableFile(*rev) == "");
 
     d.Write("r/.git/lfs/objects/" + oid.substr(0, 2) + "/" + oid.substr(2, 2) + "/" + oid, "tampered\n");
     auto bad = stalecheck::LoadContext({.dir = d / "r", .rev = "HEAD", .jobs = 2});

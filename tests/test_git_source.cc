@@ -120,6 +120,9 @@ TEST_SUITE("git submodules") {
                                                   "app/lib/inner/i.txt", "app/lib/s.txt", "m.txt"});
     CHECK(rev->entries[8].digest == stalecheck::HashBytes("s1\n"));
     CHECK(rev->entries[7].digest == stalecheck::HashBytes("inner\n"));
+    CHECK(*rev->read_file("app/lib/s.txt") == "s1\n");
+    CHECK(stalecheck::testing::FirstUnreadableFile(*rev) == "");
+    CHECK_FALSE(rev->read_file("app/lib/nothing").ok());
 
     // A context directory inside the superproject finds the same submodule.
     auto app = stalecheck::LoadContext({.dir = s.d / "top/app", .rev = "HEAD", .jobs = 1});
@@ -127,6 +130,7 @@ TEST_SUITE("git submodules") {
     CHECK(Paths(*app).size() == 7);
     CHECK(app->entries[6].path == "lib/s.txt");
     CHECK(app->entries[6].digest == stalecheck::HashBytes("s1\n"));
+    CHECK(stalecheck::testing::FirstUnreadableFile(*app) == "");
   }
 
   TEST_CASE("a submodule this clone never initialized is an empty directory, as in its checkout") {

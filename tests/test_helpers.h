@@ -116,6 +116,18 @@ inline std::string MakeTar(const std::vector<TarMember>& members, const std::str
 /// Runs a shell command; true when it exits 0.
 inline bool Sh(const std::string& cmd) { return std::system(cmd.c_str()) == 0; }
 
+/// Whether every file of a loaded context reads back (Context::read_file) as the bytes it was
+/// hashed from; the first path that does not, or "".
+template <typename Context>
+std::string FirstUnreadableFile(const Context& ctx) {
+  for (const auto& e : ctx.entries) {
+    if (e.type != FileType::kFile) continue;
+    auto bytes = ctx.read_file(e.path);
+    if (!bytes.ok() || HashBytes(*bytes) != e.digest || bytes->size() != e.size) return e.path;
+  }
+  return "";
+}
+
 /// What a shell command writes to stdout ("" when it fails to start).
 inline std::string ShOut(const std::string& cmd) {
   std::string out;

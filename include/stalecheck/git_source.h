@@ -46,7 +46,12 @@ class GitContext {
   /// from the local store in place of their pointers where git-lfs is configured.
   /// Errors: an initialized submodule that lacks the recorded commit; a missing or damaged LFS
   /// object; a filter driver other than Git LFS; `working-tree-encoding`.
-  absl::StatusOr<std::vector<FileEntry>> Walk(const IgnoreMatcher& ignore, int jobs) const;
+  absl::StatusOr<std::vector<FileEntry>> Walk(const IgnoreMatcher& ignore, int jobs);
+
+  /// After Walk: the bytes of the file at context path `rel` as the checkout writes them, the
+  /// bytes Walk hashed (submodules, conversions and Git LFS objects included). NotFound: the
+  /// revision has no file there. Not thread-safe.
+  absl::StatusOr<std::string> ReadContextFile(const std::string& rel);
 
  private:
   struct Impl;

@@ -132,13 +132,7 @@ absl::StatusOr<Context> LoadContext(const ContextOptions& options) {
     if (!df.ok()) return df.status();
     ctx.dockerfile_text = std::move(*df);
     auto shared = std::make_shared<GitContext>(std::move(*git));
-    std::string prefix = Relative(ctx.dir, shared->workdir());
-    ctx.read_file = [shared, prefix, rev = options.rev](const std::string& rel) -> absl::StatusOr<std::string> {
-      absl::StatusOr<std::optional<std::string>> data = shared->ReadFile(JoinPath(prefix, rel));
-      if (!data.ok()) return data.status();
-      if (!data->has_value()) return absl::NotFoundError(absl::StrCat(rev, ":", JoinPath(prefix, rel), ": no such file"));
-      return std::move(**data);
-    };
+    ctx.read_file = [shared](const std::string& rel) { return shared->ReadContextFile(rel); };
   }
   ctx.root = RootDigest(ctx.entries);
   return ctx;

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -100,19 +101,19 @@ absl::Status ReadBlobWithLibgit2(const std::string& repo_path, const git_oid& id
   return absl::OkStatus();
 }
 
-// Hashes the Git LFS object a checkout writes in place of `pointer`, from the local LFS store,
-// checking it against the pointer's size and SHA-256.
-absl::Status HashLfsObject(const std::string& path, const git::LfsPointer& pointer, FileEntry& e) {
+// Streams the Git LFS object a checkout writes in place of `pointer` to `sink`, from the local
+// LFS store, and checks it against the pointer's size and SHA-256. `shown` names the file.
+absl::Status ReadLfsObject(const std::string& path, const git::LfsPointer& pointer, const std::string& shown,
+                           const std::function<void(absl::string_view)>& sink) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) {
     if (errno == ENOENT) {
       return absl::FailedPreconditionError(absl::StrCat(
-          e.path, ": its Git LFS object ", pointer.oid, " is not in this clone (", path,
+          shown, ": its Git LFS object ", pointer.oid, " is not in this clone (", path,
           "); run git lfs fetch"));
     }
     return ErrnoStatus(errno, absl::StrCat("reading ", path));
   }
-  StreamHasher hasher;
   Sha256 sha;
   uint64_t total = 0;
   std::vector<char> buf(256 << 10);
@@ -121,16 +122,15 @@ absl::Status HashLfsObject(const std::string& path, const git::LfsPointer& point
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return ErrnoStatus(errno, absl::StrCat("reading ", path));
     if (n == 0) break;
-    hasher.Update(buf.data(), static_cast<size_t>(n));
+    sink(absl::string_view(buf.data(), static_cast<size_t>(n)));
     sha.Update(buf.data(), static_cast<size_t>(n));
     total += static_cast<uint64_t>(n);
+    if (total > pointer.size) break;
   }
   if (total != pointer.size || sha.Finish() != absl::StrCat("sha256:", pointer.oid)) {
     return absl::DataLossError(
-        absl::StrCat(e.path, ": the Git LFS object ", path, " does not match its pointer"));
+        absl::StrCat(shown, ": the Git LFS object ", path, " does not match its pointer"));
   }
-  e.size = total;
-  e.digest = hasher.Finish();
   return absl::OkStatus();
 }
 
@@ -210,6 +210,10 @@ struct GitContext::Impl {
   git_oid root_tree_id;  // the revision's whole tree
   git_oid tree_id;       // the context directory's tree
   RepoPtr repo;
+  // After Walk: the repositories it read (the revision's own first, then submodules), and
+  // for ReadContextFile, their checkout conversions, opened on first use.
+  std::vector<std::unique_ptr<ObjectSource>> sources;
+  std::map<size_t, std::unique_ptr<git::CheckoutConversions>> conversions;
 };
 
 GitContext::GitContext(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -304,8 +308,7 @@ absl::StatusOr<std::optional<std::string>> GitContext::ReadFile(
       std::string(static_cast<const char*>(git_blob_rawcontent(blob.p)), git_blob_rawsize(blob.p)));
 }
 
-absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ignore,
-                                                        int jobs) const {
+absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ignore, int jobs) {
   std::vector<FileEntry> entries;
   struct Blob {
     size_t entry;
@@ -318,6 +321,7 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
   sources[0]->repo = impl_->repo.p;
   sources[0]->repo_path = impl_->repo_path;
   sources[0]->repo_prefix = impl_->prefix;
+  sources[0]->tree = impl_->root_tree_id;
   sources[0]->has_commit = git_oid_fromstr(&sources[0]->commit, impl_->commit.c_str()) == 0;
   {
     // The .gitattributes of the context directory's ancestors apply to it too.
@@ -495,7 +499,12 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
     if (kind == git::CheckoutKind::kLfs && e.size < git::kLfsPointerMaxSize) {
       // git-lfs checks out what is not a pointer as it is.
       if (std::optional<git::LfsPointer> pointer = git::ParseLfsPointer(head)) {
-        return HashLfsObject(conv->LfsObjectPath(*pointer), *pointer, e);
+        StreamHasher object;
+        absl::Status st = ReadLfsObject(conv->LfsObjectPath(*pointer), *pointer, e.path,
+                                        [&](absl::string_view piece) { object.Update(piece.data(), piece.size()); });
+        if (!st.ok()) return st;
+        e.size = pointer->size;
+        e.digest = object.Finish();
       }
     }
     return absl::OkStatus();
@@ -503,7 +512,66 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
   if (!read.ok()) return read;
   std::sort(entries.begin(), entries.end(),
             [](const FileEntry& a, const FileEntry& b) { return a.path < b.path; });
+  for (auto& src : sources) src->reader.reset();  // ReadContextFile reads through libgit2
+  impl_->sources = std::move(sources);
   return entries;
+}
+
+absl::StatusOr<std::string> GitContext::ReadContextFile(const std::string& rel) {
+  if (impl_->sources.empty()) return absl::FailedPreconditionError("ReadContextFile before Walk");
+  // The repository that holds it: the deepest submodule above it, else the revision's own.
+  size_t si = 0;
+  for (size_t k = 1; k < impl_->sources.size(); ++k) {
+    const std::string& root = impl_->sources[k]->context_root;
+    if (absl::StartsWith(rel, root + "/") && root.size() > impl_->sources[si]->context_root.size()) si = k;
+  }
+  const ObjectSource& src = *impl_->sources[si];
+  const std::string in_repo = InRepo(src, rel);
+  const std::string shown = absl::StrCat(impl_->commit.empty() ? "" : impl_->commit.substr(0, 12) + ":", rel);
+  TreePtr tree;
+  if (git_tree_lookup(&tree.p, src.repo, &src.tree) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("reading the tree of ", shown, ": ", LastGitError()));
+  }
+  git_tree_entry* te = nullptr;
+  if (git_tree_entry_bypath(&te, tree.p, in_repo.c_str()) != 0) {
+    return absl::NotFoundError(absl::StrCat(shown, ": no such file"));
+  }
+  const git_oid id = *git_tree_entry_id(te);
+  const bool is_blob = git_tree_entry_type(te) == GIT_OBJECT_BLOB;
+  git_tree_entry_free(te);
+  if (!is_blob) return absl::NotFoundError(absl::StrCat(shown, ": not a file"));
+
+  git::CheckoutKind kind = git::CheckoutKind::kStored;
+  git::CheckoutConversions* conv = nullptr;
+  if (src.conversions) {
+    std::unique_ptr<git::CheckoutConversions>& c = impl_->conversions[si];
+    if (c == nullptr) {
+      absl::StatusOr<std::unique_ptr<git::CheckoutConversions>> opened =
+          git::CheckoutConversions::Open(src.repo_path, src.has_commit ? &src.commit : nullptr);
+      if (!opened.ok()) return opened.status();
+      c = std::move(*opened);
+    }
+    conv = c.get();
+    absl::StatusOr<git::CheckoutKind> k = conv->Kind(in_repo, rel);
+    if (!k.ok()) return k.status();
+    kind = *k;
+  }
+  if (kind == git::CheckoutKind::kFilters) return conv->Filtered(in_repo, id, rel);
+  BlobPtr blob;
+  if (git_blob_lookup(&blob.p, src.repo, &id) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("reading ", shown, " from git: ", LastGitError()));
+  }
+  std::string bytes(static_cast<const char*>(git_blob_rawcontent(blob.p)), git_blob_rawsize(blob.p));
+  if (kind == git::CheckoutKind::kLfs) {
+    if (std::optional<git::LfsPointer> pointer = git::ParseLfsPointer(bytes)) {
+      std::string object;
+      absl::Status st = ReadLfsObject(conv->LfsObjectPath(*pointer), *pointer, rel,
+                                      [&](absl::string_view piece) { object.append(piece.data(), piece.size()); });
+      if (!st.ok()) return st;
+      return object;
+    }
+  }
+  return bytes;
 }
 
 }  // namespace stalecheck
