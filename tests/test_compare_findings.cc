@@ -111,4 +111,19 @@ TEST_SUITE("compare") {
     auto r = Check({D("app"), F("app/a.py", "a")}, Image({{D("/app"), 1}, {F("/app/a.py", "a"), 1}, {pyc, 2}}));
     CHECK(Statuses(r) == std::vector<std::string>{"bytecode /app/__pycache__/gone.cpython-311.pyc"});
   }
+
+  TEST_CASE("bytecode a context copy put there but the context lacks is judged by its source, not extra") {
+    // The pyc of a.py matches it (unchecked-hash: trusted); gone.py's pyc is orphaned; a
+    // non-bytecode file in __pycache__ is extra as any other.
+    const std::string unchecked = std::string("\xa7\x0d\x0d\x0a\x01", 5) + std::string(11, '\0');
+    FileEntry pyc = F("/app/__pycache__/a.cpython-311.pyc", "x");
+    pyc.head = unchecked;
+    FileEntry orphan = F("/app/__pycache__/gone.cpython-311.pyc", "y");
+    orphan.head = unchecked;
+    auto r = Check({D("app"), F("app/a.py", "a")},
+                   Image({{D("/app"), 1}, {F("/app/a.py", "a"), 1}, {D("/app/__pycache__"), 1}, {pyc, 1},
+                          {orphan, 1}, {F("/app/__pycache__/notes.txt", "n"), 1}}));
+    CHECK(Statuses(r) == std::vector<std::string>{"bytecode /app/__pycache__/gone.cpython-311.pyc",
+                                                  "extra /app/__pycache__/notes.txt"});
+  }
 }

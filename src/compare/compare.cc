@@ -24,6 +24,14 @@ bool Under(const std::string& path, const std::string& dir) {
   return dir == "/" || path == dir || absl::StartsWith(path, absl::StrCat(dir, "/"));
 }
 
+// Python's bytecode cache: a `__pycache__` directory, or a pyc in one. Made beside the sources
+// by whoever compiled them, it is seldom in the context and never in a revision, so where the
+// context lacks it, the bytecode check judges it against its source instead of `extra`.
+bool InBytecodeCache(const std::string& path, FileType type) {
+  if (type == FileType::kDir) return absl::EndsWith(path, "/__pycache__");
+  return type == FileType::kFile && IsPyc(path) && absl::EndsWith(Parent(path), "/__pycache__");
+}
+
 }  // namespace
 
 CopyPlan PlanFromMaps(const std::vector<PathMap>& maps, const std::vector<FileEntry>& context) {
@@ -168,6 +176,7 @@ CheckResult Compare(const CopyPlan& plan, const ImageView& image, const CompareO
     if (!claimed) continue;
     compared.insert(path);
     if (by_path.count(path) != 0 || ancestors.count(path) != 0) continue;
+    if (InBytecodeCache(path, v.file.type)) continue;
     Finding fd;
     fd.status = "extra";
     fd.path = path;

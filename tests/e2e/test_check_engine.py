@@ -149,6 +149,45 @@ class CheckScenarios(unittest.TestCase):
         self.assertEqual(doc["context"]["source"], "HEAD")
         self.assertEqual(len(doc["context"]["commit"]), 40)
 
+    def test_rev_compares_a_clone_with_crlf_sources_checked_bytecode_and_an_lfs_archive(self):
+        # The image is built from a clone: Python sources checked out with CRLF and compiled
+        # there to checked-hash bytecode, and a Git LFS archive that ADD unpacks. --rev on the
+        # original repository must read the same checkout, or every one is a false finding.
+        import tarfile, io
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+            info = tarfile.TarInfo("lib/v.txt")
+            info.size = 2
+            tf.addfile(info, io.BytesIO(b"v1"))
+        env = dict(engine.ENV, HOME=os.path.join(self.tmp, "home"), XDG_CONFIG_HOME=os.path.join(self.tmp, "xdg"))
+        os.makedirs(env["HOME"])
+        def git(cwd, *args):
+            engine.run("git", "-C", cwd, "-c", "user.name=t", "-c", "user.email=t@t", *args, env=env)
+        git(self.tmp, "lfs", "install")
+        git(self.ctx, "init", "-q", ".")
+        self.write({".gitattributes": "*.py text eol=crlf\n*.tar.gz filter=lfs diff=lfs merge=lfs -text\n",
+                    "Dockerfile": "FROM scratch\nCOPY app/ /app/\nADD vendor.tar.gz /opt/\n",
+                    "app/mod.py": "X = 1\nY = 2\n", "vendor.tar.gz": buf.getvalue()})
+        git(self.ctx, "add", "-A")
+        git(self.ctx, "commit", "-qm", "one")
+        clone = os.path.join(self.tmp, "clone")
+        git(self.tmp, "clone", "-q", self.ctx, clone)
+        subprocess.run(["/usr/bin/python3", "-m", "compileall", "-q", "--invalidation-mode", "checked-hash",
+                        os.path.join(clone, "app")], check=True)
+        with open(os.path.join(clone, "app/mod.py"), "rb") as f:
+            self.assertIn(b"\r\n", f.read())
+        image_id = engine.run(engine.DOCKER, "build", "-q", clone).stdout.decode().strip()
+        archive = os.path.join(self.tmp, "clone.tar")
+        engine.save(image_id, archive)
+        code, out, err = engine.stalecheck("check", archive, "-C", self.ctx, "--rev", "HEAD", "--format", "json", env=env)
+        doc = json.loads(out)
+        self.assertEqual((code, doc["findings"]), (0, []), err)
+        # Each was compared, not passed over: the archive's member, the source and its bytecode.
+        code, junit, err = engine.stalecheck("check", archive, "-C", self.ctx, "--rev", "HEAD", "--format", "junit",
+                                             env=env)
+        for path in ("/opt/lib/v.txt", "/app/mod.py", "/app/__pycache__/mod.cpython-311.pyc"):
+            self.assertIn('name="%s"/>' % path, junit)
+
     def test_stale_and_orphaned_bytecode(self):
         self.write({"Dockerfile": "FROM scratch\nCOPY app/ /app/\n", "app/mod.py": "X = 1\n", "app/old.py": "Y = 1\n"})
         subprocess.run(["/usr/bin/python3", "-m", "compileall", "-q", os.path.join(self.ctx, "app")], check=True)
