@@ -149,6 +149,24 @@ struct ObjectSource {
   std::unique_ptr<git::ObjectReader> reader;
 };
 
+// How a checkout writes the file at context path `path` of `src`, with `slot` holding the
+// repository's conversions (opened on first use; one per thread). `conv` is set when the
+// answer needs them (kFilters, kLfs).
+absl::StatusOr<git::CheckoutKind> CheckoutKindOf(const ObjectSource& src, const std::string& in_repo,
+                                                 const std::string& path,
+                                                 std::unique_ptr<git::CheckoutConversions>& slot,
+                                                 git::CheckoutConversions** conv) {
+  if (!src.conversions) return git::CheckoutKind::kStored;
+  if (slot == nullptr) {
+    absl::StatusOr<std::unique_ptr<git::CheckoutConversions>> opened =
+        git::CheckoutConversions::Open(src.repo_path, src.has_commit ? &src.commit : nullptr);
+    if (!opened.ok()) return opened.status();
+    slot = std::move(*opened);
+  }
+  *conv = slot.get();
+  return slot->Kind(in_repo, path);
+}
+
 // The path inside `src`'s repository of the context path `path`.
 std::string InRepo(const ObjectSource& src, absl::string_view path) {
   return JoinPath(src.repo_prefix, path.substr(src.context_root.empty() ? 0 : src.context_root.size() + 1));
@@ -454,16 +472,9 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
     // A checkout may write other bytes than the blob's (git never converts a symlink).
     git::CheckoutKind kind = git::CheckoutKind::kStored;
     git::CheckoutConversions* conv = nullptr;
-    if (e.type == FileType::kFile && src.conversions) {
-      std::unique_ptr<git::CheckoutConversions>& c = w.conversions[b.source];
-      if (c == nullptr) {
-        absl::StatusOr<std::unique_ptr<git::CheckoutConversions>> opened =
-            git::CheckoutConversions::Open(src.repo_path, src.has_commit ? &src.commit : nullptr);
-        if (!opened.ok()) return opened.status();
-        c = std::move(*opened);
-      }
-      conv = c.get();
-      absl::StatusOr<git::CheckoutKind> k = conv->Kind(InRepo(src, e.path), e.path);
+    if (e.type == FileType::kFile) {
+      absl::StatusOr<git::CheckoutKind> k =
+          CheckoutKindOf(src, InRepo(src, e.path), e.path, w.conversions[b.source], &conv);
       if (!k.ok()) return k.status();
       kind = *k;
     }
@@ -481,7 +492,7 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
         src.reader->ReadBlob(ToObjectId(b.id), w.scratch, [&](absl::string_view piece) {
           hasher.Update(piece.data(), piece.size());
           if (e.type == FileType::kSymlink) target.append(piece.data(), piece.size());
-          if (head.size() < git::kLfsPointerMaxSize) {
+          if (kind == git::CheckoutKind::kLfs && head.size() < git::kLfsPointerMaxSize) {
             head.append(piece.data(), std::min(piece.size(), git::kLfsPointerMaxSize - head.size()));
           }
         });
@@ -541,28 +552,16 @@ absl::StatusOr<std::string> GitContext::ReadContextFile(const std::string& rel) 
   git_tree_entry_free(te);
   if (!is_blob) return absl::NotFoundError(absl::StrCat(shown, ": not a file"));
 
-  git::CheckoutKind kind = git::CheckoutKind::kStored;
   git::CheckoutConversions* conv = nullptr;
-  if (src.conversions) {
-    std::unique_ptr<git::CheckoutConversions>& c = impl_->conversions[si];
-    if (c == nullptr) {
-      absl::StatusOr<std::unique_ptr<git::CheckoutConversions>> opened =
-          git::CheckoutConversions::Open(src.repo_path, src.has_commit ? &src.commit : nullptr);
-      if (!opened.ok()) return opened.status();
-      c = std::move(*opened);
-    }
-    conv = c.get();
-    absl::StatusOr<git::CheckoutKind> k = conv->Kind(in_repo, rel);
-    if (!k.ok()) return k.status();
-    kind = *k;
-  }
-  if (kind == git::CheckoutKind::kFilters) return conv->Filtered(in_repo, id, rel);
+  absl::StatusOr<git::CheckoutKind> kind = CheckoutKindOf(src, in_repo, rel, impl_->conversions[si], &conv);
+  if (!kind.ok()) return kind.status();
+  if (*kind == git::CheckoutKind::kFilters) return conv->Filtered(in_repo, id, rel);
   BlobPtr blob;
   if (git_blob_lookup(&blob.p, src.repo, &id) != 0) {
     return absl::InvalidArgumentError(absl::StrCat("reading ", shown, " from git: ", LastGitError()));
   }
   std::string bytes(static_cast<const char*>(git_blob_rawcontent(blob.p)), git_blob_rawsize(blob.p));
-  if (kind == git::CheckoutKind::kLfs) {
+  if (*kind == git::CheckoutKind::kLfs) {
     if (std::optional<git::LfsPointer> pointer = git::ParseLfsPointer(bytes)) {
       std::string object;
       absl::Status st = ReadLfsObject(conv->LfsObjectPath(*pointer), *pointer, rel,
