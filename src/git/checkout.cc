@@ -1,6 +1,7 @@
 #include "src/git/checkout.h"
 
 #include <git2/sys/repository.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -126,6 +127,9 @@ absl::StatusOr<std::unique_ptr<CheckoutConversions>> CheckoutConversions::Open(
     c->commit_ = *commit;
     c->has_commit_ = true;
   }
+  // libgit2 looks for the system attribute file at each lookup; where there is none, say so
+  // once (the lookups then skip it, with the same result).
+  c->no_system_attributes_ = ::access("/etc/gitattributes", F_OK) != 0;
   int autocrlf = 0;
   // core.autocrlf=input converts only when committing.
   c->autocrlf_ = git_config_get_bool(&autocrlf, c->config_, "core.autocrlf") == 0 && autocrlf != 0;
@@ -149,7 +153,7 @@ CheckoutConversions::~CheckoutConversions() {
 absl::StatusOr<CheckoutKind> CheckoutConversions::Kind(const std::string& path,
                                                        const std::string& shown) {
   git_attr_options opts = GIT_ATTR_OPTIONS_INIT;
-  opts.flags = GIT_ATTR_CHECK_INDEX_ONLY;
+  opts.flags = GIT_ATTR_CHECK_INDEX_ONLY | (no_system_attributes_ ? GIT_ATTR_CHECK_NO_SYSTEM : 0);
   const char* names[] = {"filter", "working-tree-encoding", "ident", "text", "crlf", "eol"};
   const char* values[6] = {};
   if (git_attr_get_many_ext(values, repo_, &opts, path.c_str(), 6, names) != 0) {
@@ -201,7 +205,7 @@ absl::StatusOr<std::string> CheckoutConversions::Filtered(const std::string& pat
   }
   git_blob_filter_options opts = GIT_BLOB_FILTER_OPTIONS_INIT;
   // Binary-looking content is converted too when the attributes say so, as checkout does.
-  opts.flags = 0;
+  opts.flags = no_system_attributes_ ? GIT_BLOB_FILTER_NO_SYSTEM_ATTRIBUTES : 0;
   git_buf out = GIT_BUF_INIT;
   const int rc = git_blob_filter(&out, blob, path.c_str(), &opts);
   git_blob_free(blob);

@@ -76,6 +76,7 @@ class CheckoutConversions {
   bool has_commit_ = false;
   bool autocrlf_ = false;       // core.autocrlf=true
   bool core_eol_crlf_ = false;  // core.eol=crlf
+  bool no_system_attributes_ = false;
   std::string lfs_objects_;
 };
 
