@@ -197,25 +197,34 @@ absl::StatusOr<CheckoutKind> CheckoutConversions::Kind(const std::string& path,
   return CheckoutKind::kStored;
 }
 
-absl::StatusOr<std::string> CheckoutConversions::Filtered(const std::string& path, const git_oid& id,
-                                                          const std::string& shown) {
-  git_blob* blob = nullptr;
-  if (git_blob_lookup(&blob, repo_, &id) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("reading ", shown, " from git: ", LastError()));
+absl::StatusOr<std::string> CheckoutConversions::Filtered(const std::string& path, std::string bytes,
+                                                          const git_oid& id, const std::string& shown) {
+  git_filter_options opts = GIT_FILTER_OPTIONS_INIT;
+  opts.flags = no_system_attributes_ ? GIT_FILTER_NO_SYSTEM_ATTRIBUTES : 0;
+  git_filter_list* filters = nullptr;
+  if (git_filter_list_load_ext(&filters, repo_, nullptr, path.c_str(), GIT_FILTER_TO_WORKTREE, &opts) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("reading the filters of ", shown, ": ", LastError()));
   }
-  git_blob_filter_options opts = GIT_BLOB_FILTER_OPTIONS_INIT;
-  // Binary-looking content is converted too when the attributes say so, as checkout does.
-  opts.flags = no_system_attributes_ ? GIT_BLOB_FILTER_NO_SYSTEM_ATTRIBUTES : 0;
+  if (filters == nullptr) return bytes;  // none applies after all
   git_buf out = GIT_BUF_INIT;
-  const int rc = git_blob_filter(&out, blob, path.c_str(), &opts);
-  git_blob_free(blob);
+  int rc;
+  if (git_filter_list_contains(filters, "ident") != 0) {
+    // `ident` writes the blob's id, which only the blob object gives the filter.
+    git_blob* blob = nullptr;
+    rc = git_blob_lookup(&blob, repo_, &id);
+    if (rc == 0) rc = git_filter_list_apply_to_blob(&out, filters, blob);
+    git_blob_free(blob);
+  } else {
+    rc = git_filter_list_apply_to_buffer(&out, filters, bytes.data(), bytes.size());
+  }
+  git_filter_list_free(filters);
   if (rc != 0) {
     git_buf_dispose(&out);
     return absl::InvalidArgumentError(absl::StrCat("converting ", shown, " for checkout: ", LastError()));
   }
-  std::string bytes(out.ptr, out.size);
+  std::string converted(out.ptr, out.size);
   git_buf_dispose(&out);
-  return bytes;
+  return converted;
 }
 
 std::string CheckoutConversions::LfsObjectPath(const LfsPointer& pointer) const {

@@ -60,8 +60,8 @@ class CheckoutConversions {
   /// config marks required but does not define, `working-tree-encoding`.
   absl::StatusOr<CheckoutKind> Kind(const std::string& path, const std::string& shown);
 
-  /// kFilters: the bytes the checkout writes for blob `id` at `path`.
-  absl::StatusOr<std::string> Filtered(const std::string& path, const git_oid& id,
+  /// kFilters: the bytes the checkout writes at `path` for blob `id`, whose bytes are `bytes`.
+  absl::StatusOr<std::string> Filtered(const std::string& path, std::string bytes, const git_oid& id,
                                        const std::string& shown);
 
   /// kLfs: where the local LFS store keeps `pointer`'s object.

@@ -101,6 +101,16 @@ absl::Status ReadBlobWithLibgit2(const std::string& repo_path, const git_oid& id
   return absl::OkStatus();
 }
 
+// A blob's bytes, whole, through libgit2. `shown` names it in errors.
+absl::StatusOr<std::string> ReadBlobBytes(git_repository* repo, const git_oid& id, const std::string& shown) {
+  BlobPtr blob;
+  if (git_blob_lookup(&blob.p, repo, &id) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("reading ", shown, " from git: ", LastGitError()));
+  }
+  return std::string(static_cast<const char*>(git_blob_rawcontent(blob.p)),
+                     static_cast<size_t>(git_blob_rawsize(blob.p)));
+}
+
 // Streams the Git LFS object a checkout writes in place of `pointer` to `sink`, from the local
 // LFS store, and checks it against the pointer's size and SHA-256. `shown` names the file.
 absl::Status ReadLfsObject(const std::string& path, const git::LfsPointer& pointer, const std::string& shown,
@@ -479,7 +489,23 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
       kind = *k;
     }
     if (kind == git::CheckoutKind::kFilters) {
-      absl::StatusOr<std::string> bytes = conv->Filtered(InRepo(src, e.path), b.id, e.path);
+      // Converted whole: git's filters take the whole blob (text files, as a rule).
+      std::string stored;
+      absl::StatusOr<uint64_t> size = src.reader->ReadBlob(
+          ToObjectId(b.id), w.scratch, [&](absl::string_view piece) { stored.append(piece.data(), piece.size()); });
+      if (!size.ok() && !absl::IsNotFound(size.status())) {
+        return absl::DataLossError(absl::StrCat("reading ", e.path, " from git: ", size.status().message()));
+      }
+      if (!size.ok()) {
+        RepoPtr& own = w.repos[b.source];  // libgit2's repositories are not shared between threads
+        if (own.p == nullptr && git_repository_open(&own.p, src.repo_path.c_str()) != 0) {
+          return absl::InternalError(LastGitError());
+        }
+        absl::StatusOr<std::string> whole = ReadBlobBytes(own.p, b.id, e.path);
+        if (!whole.ok()) return whole.status();
+        stored = std::move(*whole);
+      }
+      absl::StatusOr<std::string> bytes = conv->Filtered(InRepo(src, e.path), std::move(stored), b.id, e.path);
       if (!bytes.ok()) return bytes.status();
       e.size = bytes->size();
       e.digest = HashBytes(*bytes);
@@ -555,12 +581,10 @@ absl::StatusOr<std::string> GitContext::ReadContextFile(const std::string& rel) 
   git::CheckoutConversions* conv = nullptr;
   absl::StatusOr<git::CheckoutKind> kind = CheckoutKindOf(src, in_repo, rel, impl_->conversions[si], &conv);
   if (!kind.ok()) return kind.status();
-  if (*kind == git::CheckoutKind::kFilters) return conv->Filtered(in_repo, id, rel);
-  BlobPtr blob;
-  if (git_blob_lookup(&blob.p, src.repo, &id) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("reading ", shown, " from git: ", LastGitError()));
-  }
-  std::string bytes(static_cast<const char*>(git_blob_rawcontent(blob.p)), git_blob_rawsize(blob.p));
+  absl::StatusOr<std::string> stored = ReadBlobBytes(src.repo, id, shown);
+  if (!stored.ok()) return stored.status();
+  if (*kind == git::CheckoutKind::kFilters) return conv->Filtered(in_repo, std::move(*stored), id, rel);
+  std::string& bytes = *stored;
   if (*kind == git::CheckoutKind::kLfs) {
     if (std::optional<git::LfsPointer> pointer = git::ParseLfsPointer(bytes)) {
       std::string object;
