@@ -70,6 +70,10 @@ TEST_SUITE("git checkout conversions") {
     // What check reads back (Python sources for bytecode, ADD archives) is the same checkout.
     CHECK(stalecheck::testing::FirstUnreadableFile(*rev) == "");
     CHECK(*rev->read_file("a.txt") == "one\r\ntwo\r\n");
+    // A revision that names a tree, not a commit, has the same attributes.
+    auto tree = stalecheck::LoadContext({.dir = d / "r", .rev = "HEAD^{tree}", .jobs = 2});
+    REQUIRE(tree.ok());
+    CHECK(tree->root == rev->root);
   }
 
   TEST_CASE("core.autocrlf=true converts text files and leaves binary ones, as its clone does") {

@@ -105,28 +105,18 @@ bool CheckoutConversions::AnyPossible(git_repository* repo,
 }
 
 absl::StatusOr<std::unique_ptr<CheckoutConversions>> CheckoutConversions::Open(
-    const std::string& gitdir, const git_oid* commit) {
+    const std::string& gitdir, const git_oid& tree_id) {
   std::unique_ptr<CheckoutConversions> c(new CheckoutConversions());
-  // Opened bare, and with an empty in-memory index: the working tree's and the index's
-  // .gitattributes are not the revision's. Nothing is written.
-  if (git_repository_open_bare(&c->repo_, gitdir.c_str()) != 0 || git_index_new(&c->index_) != 0 ||
-      git_repository_set_index(c->repo_, c->index_) != 0 ||
-      git_repository_config_snapshot(&c->config_, c->repo_) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("opening ", gitdir, ": ", LastError()));
-  }
-  if (commit != nullptr) {
-    // The index holds the commit's tree, so that the attribute files git reads from the
-    // index are the commit's.
-    git_commit* cm = nullptr;
-    git_tree* tree = nullptr;
-    const bool ok = git_commit_lookup(&cm, c->repo_, commit) == 0 && git_commit_tree(&tree, cm) == 0 &&
-                    git_index_read_tree(c->index_, tree) == 0;
-    git_tree_free(tree);
-    git_commit_free(cm);
-    if (!ok) return absl::InvalidArgumentError(absl::StrCat("reading the commit's tree in ", gitdir, ": ", LastError()));
-    c->commit_ = *commit;
-    c->has_commit_ = true;
-  }
+  // Opened bare, with an in-memory index of the revision's tree: the attribute files git
+  // reads from the index are then the revision's, never the working tree's or the real
+  // index's. Nothing is written.
+  git_tree* tree = nullptr;
+  const bool ok = git_repository_open_bare(&c->repo_, gitdir.c_str()) == 0 && git_index_new(&c->index_) == 0 &&
+                  git_tree_lookup(&tree, c->repo_, &tree_id) == 0 && git_index_read_tree(c->index_, tree) == 0 &&
+                  git_repository_set_index(c->repo_, c->index_) == 0 &&
+                  git_repository_config_snapshot(&c->config_, c->repo_) == 0;
+  git_tree_free(tree);
+  if (!ok) return absl::InvalidArgumentError(absl::StrCat("reading the revision's attributes in ", gitdir, ": ", LastError()));
   // libgit2 looks for the system attribute file at each lookup; where there is none, say so
   // once (the lookups then skip it, with the same result).
   c->no_system_attributes_ = ::access("/etc/gitattributes", F_OK) != 0;

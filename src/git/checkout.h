@@ -35,11 +35,11 @@ enum class CheckoutKind {
   kLfs,      // a Git LFS pointer replaced by its object from the local LFS store
 };
 
-/// Git's checkout conversions for one repository at one commit. The attributes are the
-/// commit's own `.gitattributes` files, `$GIT_DIR/info/attributes` and the global and system
+/// Git's checkout conversions for one repository at one revision. The attributes are the
+/// revision's own `.gitattributes` files, `$GIT_DIR/info/attributes` and the global and system
 /// attribute files (never the working tree's or the index's), and the repository's config
 /// chooses what they do (core.autocrlf, core.eol, filter drivers): what a fresh checkout of
-/// the commit gets. One per thread: libgit2's repository objects are not shared.
+/// the revision gets. One per thread: libgit2's repository objects are not shared.
 class CheckoutConversions {
  public:
   /// False when no checkout of `repo` can convert anything: no attribute that converts
@@ -49,10 +49,9 @@ class CheckoutConversions {
   /// true answer only means that Kind must be asked.
   static bool AnyPossible(git_repository* repo, const std::vector<std::string>& tree_attributes);
 
-  /// `gitdir`: the repository's git directory. `commit`: null for a revision that names a
-  /// tree, whose attributes then come from info/attributes and the global and system files.
+  /// `gitdir`: the repository's git directory; `tree`: the revision's root tree.
   static absl::StatusOr<std::unique_ptr<CheckoutConversions>> Open(const std::string& gitdir,
-                                                                   const git_oid* commit);
+                                                                   const git_oid& tree);
   ~CheckoutConversions();
 
   /// How the file at `path` (relative to the repository's root) is checked out. Errors, each
@@ -72,8 +71,6 @@ class CheckoutConversions {
   git_repository* repo_ = nullptr;
   git_index* index_ = nullptr;
   git_config* config_ = nullptr;
-  git_oid commit_{};
-  bool has_commit_ = false;
   bool autocrlf_ = false;       // core.autocrlf=true
   bool core_eol_crlf_ = false;  // core.eol=crlf
   bool no_system_attributes_ = false;

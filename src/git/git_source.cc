@@ -151,9 +151,7 @@ struct ObjectSource {
   std::string repo_path;           // what git_repository_open takes, for libgit2's reads
   std::string context_root;        // the context path of the repository's root ("" for the context's own)
   std::string repo_prefix;         // the context directory inside the context's own repository
-  git_oid tree{};                  // a submodule: the tree of the commit the parent records
-  git_oid commit{};                // whose attributes a checkout applies
-  bool has_commit = false;         // false for a revision that names a tree
+  git_oid tree{};                  // the root tree: the revision's, or the recorded commit's
   std::vector<git_oid> attribute_files;  // the revision's .gitattributes that apply to the context
   bool conversions = false;        // whether a checkout may convert any of its files
   std::unique_ptr<git::ObjectReader> reader;
@@ -169,7 +167,7 @@ absl::StatusOr<git::CheckoutKind> CheckoutKindOf(const ObjectSource& src, const 
   if (!src.conversions) return git::CheckoutKind::kStored;
   if (slot == nullptr) {
     absl::StatusOr<std::unique_ptr<git::CheckoutConversions>> opened =
-        git::CheckoutConversions::Open(src.repo_path, src.has_commit ? &src.commit : nullptr);
+        git::CheckoutConversions::Open(src.repo_path, src.tree);
     if (!opened.ok()) return opened.status();
     slot = std::move(*opened);
   }
@@ -216,8 +214,6 @@ absl::StatusOr<std::unique_ptr<ObjectSource>> OpenSubmodule(const ObjectSource& 
     src->repo = src->owned.p;
     src->repo_path = git_repository_path(src->owned.p);
     src->tree = *git_commit_tree_id(c.p);
-    src->commit = commit;
-    src->has_commit = true;
     return src;
   }
   if (!initialized) return std::unique_ptr<ObjectSource>();
@@ -350,7 +346,6 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
   sources[0]->repo_path = impl_->repo_path;
   sources[0]->repo_prefix = impl_->prefix;
   sources[0]->tree = impl_->root_tree_id;
-  sources[0]->has_commit = git_oid_fromstr(&sources[0]->commit, impl_->commit.c_str()) == 0;
   {
     // The .gitattributes of the context directory's ancestors apply to it too.
     TreePtr root;
