@@ -7,14 +7,10 @@
 #include "stalecheck/context.h"
 #include "test_helpers.h"
 
-using stalecheck::testing::Sh;
+using stalecheck::testing::Git;
 using stalecheck::testing::TempDir;
 
 namespace {
-
-void Git(const TempDir& d, const std::string& args) {
-  REQUIRE(Sh("cd '" + d.path() + "' && git -c user.name=t -c user.email=t@t " + args + " >/dev/null 2>&1"));
-}
 
 // (path, type, mode, size, digest) of every entry outside git's own .git.
 std::vector<std::string> Listing(const stalecheck::Context& c) {

@@ -15,15 +15,11 @@ using stalecheck::git::HexOf;
 using stalecheck::git::ObjectId;
 using stalecheck::git::ObjectReader;
 using stalecheck::git::ReadScratch;
+using stalecheck::testing::Git;
 using stalecheck::testing::Sh;
 using stalecheck::testing::TempDir;
 
 namespace {
-
-void Git(const TempDir& d, const std::string& args) {
-  REQUIRE(Sh("cd '" + d.path() + "' && git -c user.name=t -c user.email=t@t " + args +
-             " >/dev/null 2>&1"));
-}
 
 // What a shell command prints, without the trailing newline.
 std::string Output(const std::string& cmd) {

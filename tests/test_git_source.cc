@@ -5,14 +5,11 @@
 #include "stalecheck/context.h"
 #include "test_helpers.h"
 
+using stalecheck::testing::Git;
 using stalecheck::testing::Sh;
 using stalecheck::testing::TempDir;
 
 namespace {
-
-void Git(const TempDir& d, const std::string& args) {
-  REQUIRE(Sh("cd '" + d.path() + "' && git -c user.name=t -c user.email=t@t " + args + " >/dev/null 2>&1"));
-}
 
 std::vector<std::string> Paths(const stalecheck::Context& c) { return stalecheck::testing::PathsOf(c.entries); }
 

@@ -3,6 +3,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <doctest/doctest.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -126,6 +127,11 @@ std::string FirstUnreadableFile(const Context& ctx) {
     if (!bytes.ok() || HashBytes(*bytes) != e.digest || bytes->size() != e.size) return e.path;
   }
   return "";
+}
+
+/// Runs `git ARGS` in `d` (as user t <t@t>, quietly); the test fails where git does.
+inline void Git(const TempDir& d, const std::string& args) {
+  REQUIRE(Sh("cd '" + d.path() + "' && git -c user.name=t -c user.email=t@t " + args + " >/dev/null 2>&1"));
 }
 
 /// What a shell command writes to stdout ("" when it fails to start).
