@@ -189,16 +189,13 @@ CheckResult Compare(const CopyPlan& plan, const ImageView& image, const CompareO
 
   // Bytecode beside copied sources: a pyc that does not match its .py, or whose .py is gone.
   for (const auto& [path, v] : image.files) {
-    if (v.file.type != FileType::kFile || !IsPyc(path)) continue;
-    std::string dir = Parent(path);
-    std::string base = path.substr(dir.size() + (dir == "/" ? 0 : 1));
-    std::string source_path;
-    if (Parent(path) != "/" && absl::EndsWith(dir, "/__pycache__")) {
-      std::string name = base.substr(0, base.find('.'));
-      source_path = absl::StrCat(Parent(dir) == "/" ? "" : Parent(dir), "/", name, ".py");
-    } else {
-      continue;  // a legacy `name.pyc` is imported only when the .py is absent: nothing to compare
-    }
+    // A legacy `name.pyc` beside its source is imported only when the .py is absent: nothing
+    // to compare.
+    if (v.file.type != FileType::kFile || !InBytecodeCache(path, v.file.type)) continue;
+    const std::string dir = Parent(path);
+    const std::string base = path.substr(dir.size() + 1);
+    const std::string name = base.substr(0, base.find('.'));
+    const std::string source_path = absl::StrCat(Parent(dir) == "/" ? "" : Parent(dir), "/", name, ".py");
     bool covered = by_path.count(source_path) != 0;
     for (const std::string& r : plan.dest_roots) covered = covered || (r != "/" && Under(path, r));
     if (!covered) continue;
