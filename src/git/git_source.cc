@@ -71,13 +71,20 @@ git::ObjectId ToObjectId(const git_oid& oid) {
   return id;
 }
 
+// `repo`, opened from `repo_path` on first use: a thread's own handle, since libgit2's
+// repository objects are not shared between threads.
+absl::StatusOr<git_repository*> OpenOnce(RepoPtr& repo, const std::string& repo_path) {
+  if (repo.p == nullptr && git_repository_open(&repo.p, repo_path.c_str()) != 0) {
+    return absl::InternalError(LastGitError());
+  }
+  return repo.p;
+}
+
 // Reads a blob whole through libgit2 into `e` (size, digest, symlink target); for objects
 // the streaming reader does not know. Blobs over 4 MiB take turns on `big_blob`.
 absl::Status ReadBlobWithLibgit2(const std::string& repo_path, const git_oid& id,
                                  std::mutex& big_blob, RepoPtr& repo, FileEntry& e, std::string* head) {
-  if (repo.p == nullptr && git_repository_open(&repo.p, repo_path.c_str()) != 0) {
-    return absl::InternalError(LastGitError());
-  }
+  if (absl::StatusOr<git_repository*> opened = OpenOnce(repo, repo_path); !opened.ok()) return opened.status();
   constexpr size_t kBigBlob = 4 << 20;
   GitPtr<git_odb, git_odb_free> odb;
   size_t size = 0;
@@ -492,11 +499,9 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
         return absl::DataLossError(absl::StrCat("reading ", e.path, " from git: ", size.status().message()));
       }
       if (!size.ok()) {
-        RepoPtr& own = w.repos[b.source];  // libgit2's repositories are not shared between threads
-        if (own.p == nullptr && git_repository_open(&own.p, src.repo_path.c_str()) != 0) {
-          return absl::InternalError(LastGitError());
-        }
-        absl::StatusOr<std::string> whole = ReadBlobBytes(own.p, b.id, e.path);
+        absl::StatusOr<git_repository*> own = OpenOnce(w.repos[b.source], src.repo_path);
+        if (!own.ok()) return own.status();
+        absl::StatusOr<std::string> whole = ReadBlobBytes(*own, b.id, e.path);
         if (!whole.ok()) return whole.status();
         stored = std::move(*whole);
       }
