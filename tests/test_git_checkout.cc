@@ -12,6 +12,13 @@ using stalecheck::testing::TempDir;
 
 namespace {
 
+// Makes `dir` in `d` a repository whose one commit holds everything written there.
+void InitAndCommit(const TempDir& d, const std::string& dir) {
+  Git(d, "-C " + dir + " init -q .");
+  Git(d, "-C " + dir + " add -A");
+  Git(d, "-C " + dir + " commit -qm one");
+}
+
 // (path, type, mode, size, digest) of every entry outside git's own .git.
 std::vector<std::string> Listing(const stalecheck::Context& c) {
   std::vector<std::string> out;
@@ -50,9 +57,7 @@ TEST_SUITE("git checkout conversions") {
     d.Write("r/id.c", "/* $Id$ */\n");
     d.Write("r/data.bin", "x\ny\n");
     d.Write("r/plain", "p\nq\n");
-    Git(d, "-C r init -q .");
-    Git(d, "-C r add -A");
-    Git(d, "-C r commit -qm one");
+    InitAndCommit(d, "r");
     // The working tree's attributes are not the revision's, and are not used.
     d.Write("r/.gitattributes", "* -text\n");
     RevAndClone c = Compare(d, "r");
@@ -77,9 +82,7 @@ TEST_SUITE("git checkout conversions") {
     d.Write("r/a.txt", "one\ntwo\n");
     d.Write("r/b.bin", std::string("\0\1\n\2", 4));
     d.Write("r/sub/c.md", "x\n");
-    Git(d, "-C r init -q .");
-    Git(d, "-C r add -A");
-    Git(d, "-C r commit -qm one");
+    InitAndCommit(d, "r");
     Git(d, "-C r config core.autocrlf true");
     RevAndClone c = Compare(d, "r", "-c core.autocrlf=true");
     CHECK(c.rev == c.clone);
@@ -93,9 +96,7 @@ TEST_SUITE("git checkout conversions") {
     d.Write("r/app/keep/.gitattributes", "*.cfg eol=crlf\n");
     d.Write("r/app/keep/x.cfg", "x\n");
     d.Write("r/app/.dockerignore", "keep\n!keep/x.cfg\n");
-    Git(d, "-C r init -q .");
-    Git(d, "-C r add -A");
-    Git(d, "-C r commit -qm one");
+    InitAndCommit(d, "r");
     auto rev = stalecheck::LoadContext({.dir = d / "r/app", .rev = "HEAD", .jobs = 2});
     REQUIRE(rev.ok());
     REQUIRE(stalecheck::testing::PathsOf(rev->entries) ==
@@ -108,9 +109,7 @@ TEST_SUITE("git checkout conversions") {
     TempDir d;
     d.Write("r/.gitattributes", "*.x filter=upper\n");
     d.Write("r/a.x", "abc\n");
-    Git(d, "-C r init -q .");
-    Git(d, "-C r add -A");
-    Git(d, "-C r commit -qm one");
+    InitAndCommit(d, "r");
     RevAndClone undefined = Compare(d, "r");
     CHECK(undefined.rev == undefined.clone);
 
@@ -131,9 +130,7 @@ TEST_SUITE("git checkout conversions") {
     TempDir d;
     d.Write("r/.gitattributes", "*.ps1 working-tree-encoding=UTF-16LE\n");
     d.Write("r/a.ps1", "x\n");
-    Git(d, "-C r init -q .");
-    Git(d, "-C r add -A");
-    Git(d, "-C r commit -qm one");
+    InitAndCommit(d, "r");
     auto rev = stalecheck::LoadContext({.dir = d / "r", .rev = "HEAD", .jobs = 2});
     REQUIRE_FALSE(rev.ok());
     CHECK(std::string(rev.status().message()).find("a.ps1") != std::string::npos);
@@ -148,9 +145,7 @@ TEST_SUITE("git checkout conversions") {
     d.Write("r/.gitattributes", "*.bin filter=lfs diff=lfs merge=lfs -text\n");
     d.Write("r/model.bin", pointer);
     d.Write("r/notpointer.bin", "plain bytes\n");
-    Git(d, "-C r init -q .");
-    Git(d, "-C r add -A");
-    Git(d, "-C r commit -qm one");
+    InitAndCommit(d, "r");
     Git(d, "-C r config filter.lfs.process 'git-lfs filter-process'");
     Git(d, "-C r config filter.lfs.required true");
 
@@ -207,9 +202,7 @@ TEST_SUITE("git checkout conversions") {
     TempDir d;
     d.Write("r/.gitattributes", "*.c diff=cpp\n*.bin binary\n");
     d.Write("r/a.c", "x\n");
-    Git(d, "-C r init -q .");
-    Git(d, "-C r add -A");
-    Git(d, "-C r commit -qm one");
+    InitAndCommit(d, "r");
     git_libgit2_init();
     git_repository* repo = nullptr;
     REQUIRE(git_repository_open(&repo, (d / "r").c_str()) == 0);
