@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include "absl/strings/str_join.h"
 #include "stalecheck/compare.h"
 #include "test_helpers.h"
 
@@ -23,32 +24,49 @@ FileEntry L(const std::string& path, const std::string& target) {
   return e;
 }
 
-// An image: layer 0 base (RUN), layer 1 "COPY app/ /app/", layer 2 a RUN.
-ImageView Image(const std::vector<std::pair<FileEntry, int>>& files) {
+constexpr const char* kDockerfile = "FROM scratch\nCOPY app/ /app/\nRUN true\n";
+
+// An image: layer 0 a base image, layer 1 "COPY app/ /app/", layer 2 "RUN true". Each entry
+// is written by its layer; the final view holds the top-most version of each path, less what
+// `deleted` (by layer 2) names.
+ImageView Image(const std::vector<std::pair<FileEntry, int>>& files, const std::vector<std::string>& deleted = {}) {
   ImageView v;
   v.transport = "test";
+  v.changes.resize(3);
   for (int i = 0; i < 3; ++i) {
     stalecheck::LayerInfo l;
     l.index = i;
-    l.created_by = i == 1 ? "COPY app/ /app/ # buildkit" : "RUN /bin/sh -c true # buildkit";
+    stalecheck::HistoryEntry h;
+    h.layer = i;
+    if (i == 1) h.created_by = "COPY app/ /app/ # buildkit";
+    if (i == 2) h.created_by = "RUN /bin/sh -c true # buildkit";
+    l.created_by = h.created_by;
     v.layers.push_back(l);
+    v.history.push_back(h);
   }
+  v.changes[2].whiteouts = deleted;
   for (const auto& [e, layer] : files) {
-    stalecheck::ViewEntry ve;
-    ve.file = e;
-    ve.file.path = e.path;
-    ve.layer = layer;
-    v.files[e.path] = ve;
+    v.changes[static_cast<size_t>(layer)].entries.push_back(e);
+    auto it = v.files.find(e.path);
+    if (it == v.files.end() || it->second.layer <= layer) v.files[e.path] = {e, layer};
+  }
+  for (const std::string& d : deleted) {
+    for (auto it = v.files.begin(); it != v.files.end();) {
+      it = it->first == d || it->first.rfind(d + "/", 0) == 0 ? v.files.erase(it) : std::next(it);
+    }
   }
   return v;
 }
 
-stalecheck::CheckResult Check(const std::vector<FileEntry>& context, const ImageView& image) {
-  auto df = stalecheck::ParseDockerfile("FROM scratch\nCOPY app/ /app/\n", "Dockerfile");
+stalecheck::CheckResult Check(const std::vector<FileEntry>& context, const ImageView& image,
+                              const char* dockerfile = kDockerfile) {
+  auto df = stalecheck::ParseDockerfile(dockerfile, "Dockerfile");
   REQUIRE(df.ok());
   auto plan = stalecheck::BuildCopyPlan(*df, context, {});
   REQUIRE(plan.ok());
-  return stalecheck::Compare(*plan, image, {});
+  auto result = stalecheck::Compare(*plan, image, {});
+  REQUIRE(result.ok());
+  return *result;
 }
 
 std::vector<std::string> Statuses(const stalecheck::CheckResult& r) {
@@ -83,10 +101,73 @@ TEST_SUITE("compare") {
     CHECK(r.stale);
   }
 
-  TEST_CASE("a later RUN layer that changed a copied file is no finding") {
+  TEST_CASE("a later RUN layer that changed a fresh copy is no finding") {
     auto r = Check({D("app"), F("app/a.py", "a"), F("app/run.sh", "x", 0644)},
-                   Image({{D("/app"), 1}, {F("/app/a.py", "sed -i'd"), 2}, {F("/app/run.sh", "x", 0755), 2}}));
+                   Image({{D("/app"), 1}, {F("/app/a.py", "a"), 1}, {F("/app/run.sh", "x", 0644), 1},
+                          {F("/app/a.py", "sed -i'd"), 2}, {F("/app/run.sh", "x", 0755), 2}}));
     CHECK(r.findings.empty());
+  }
+
+  TEST_CASE("a later RUN layer over a stale copy hides nothing, and is named") {
+    // RUN chown -R rewrites every file into its own layer; the copy layer still holds the
+    // version the context had at build time.
+    auto r = Check({D("app"), F("app/a.py", "new"), F("app/b.py", "b")},
+                   Image({{D("/app"), 1}, {F("/app/a.py", "old"), 1}, {F("/app/b.py", "b"), 1}, {D("/app"), 2},
+                          {F("/app/a.py", "old"), 2}, {F("/app/b.py", "b"), 2}}));
+    REQUIRE(Statuses(r) == std::vector<std::string>{"stale /app/a.py"});
+    CHECK(r.findings[0].layer == 1);
+    CHECK(r.findings[0].changed_by == 2);
+    CHECK(r.findings[0].actual == stalecheck::HashBytes("old").ToString());
+  }
+
+  TEST_CASE("a path a later layer deleted is no finding, stale or missing") {
+    auto r = Check({D("app"), F("app/a.py", "a"), D("app/tests"), F("app/tests/t.py", "changed"),
+                    F("app/tests/new.py", "n")},
+                   Image({{D("/app"), 1}, {F("/app/a.py", "a"), 1}, {D("/app/tests"), 1}, {F("/app/tests/t.py", "t"), 1}},
+                         {"/app/tests"}));
+    INFO(absl::StrJoin(Statuses(r), ", "));
+    CHECK(r.findings.empty());
+    CHECK(std::count(r.compared.begin(), r.compared.end(), "/app/a.py") == 1);
+  }
+
+  TEST_CASE("a file the copy wrote and the context lost is extra even under a later RUN") {
+    auto r = Check({D("app"), F("app/a.py", "a")},
+                   Image({{D("/app"), 1}, {F("/app/a.py", "a"), 1}, {F("/app/gone.py", "g"), 1}, {F("/app/gone.py", "g"), 2}}));
+    REQUIRE(Statuses(r) == std::vector<std::string>{"extra /app/gone.py"});
+    CHECK(r.findings[0].changed_by == 2);
+  }
+
+  TEST_CASE("a layer that left out an unchanged directory still shows the version below it") {
+    // A layer is a diff: a directory whose metadata the copy did not change may be absent.
+    auto r = Check({D("app"), D("app/sub"), F("app/sub/x", "x")},
+                   Image({{D("/app"), 0}, {D("/app/sub"), 0}, {F("/app/sub/x", "x"), 1}}));
+    CHECK(r.findings.empty());
+  }
+
+  TEST_CASE("an image whose copy history does not fit the Dockerfile is an error") {
+    auto df = stalecheck::ParseDockerfile("FROM scratch\nCOPY . /srv/\nRUN true\n", "Dockerfile");
+    REQUIRE(df.ok());
+    auto plan = stalecheck::BuildCopyPlan(*df, {F("a.py", "a")}, {});
+    REQUIRE(plan.ok());
+    auto result = stalecheck::Compare(*plan, Image({{F("/app/a.py", "a"), 1}}), {});
+    REQUIRE_FALSE(result.ok());
+    const std::string msg(result.status().message());
+    CHECK(msg.find("layer 1 (COPY app/ /app/ # buildkit) is not Dockerfile:2 (COPY . /srv/)") != std::string::npos);
+  }
+
+  TEST_CASE("a stage that copies nothing from the context is an error, not fresh") {
+    auto df = stalecheck::ParseDockerfile("FROM scratch AS build\nRUN true\nFROM scratch\nCOPY --from=build /x /x\n",
+                                          "Dockerfile");
+    REQUIRE(df.ok());
+    auto plan = stalecheck::BuildCopyPlan(*df, {F("a.py", "a")}, {});
+    REQUIRE(plan.ok());
+    ImageView v = Image({});
+    v.history = {{"COPY /x /x # buildkit", std::nullopt, std::nullopt, 0}};
+    v.changes[0].entries = {F("/x", "made by RUN")};
+    auto result = stalecheck::Compare(*plan, v, {});
+    REQUIRE_FALSE(result.ok());
+    CHECK(std::string(result.status().message()).find("nothing of the build context reaches this image") !=
+          std::string::npos);
   }
 
   TEST_CASE("files no context copy put there are never findings") {
@@ -98,11 +179,28 @@ TEST_SUITE("compare") {
   TEST_CASE("--map claims the whole destination, without layers") {
     std::vector<FileEntry> ctx = {D("src"), F("src/a.py", "a")};
     auto plan = stalecheck::PlanFromMaps({{"src", "/app"}}, ctx);
+    REQUIRE(plan.ok());
     ImageView flat;
+    flat.flat = true;
     flat.layers.push_back({});
     for (auto e : {F("/app/a.py", "a"), F("/app/left.py", "l"), F("/other", "o")}) flat.files[e.path] = {e, 0};
-    auto r = stalecheck::Compare(plan, flat, {.claims_whole_dest = true});
-    CHECK(Statuses(r) == std::vector<std::string>{"extra /app/left.py"});
+    auto r = stalecheck::Compare(*plan, flat, {.claims_whole_dest = true});
+    REQUIRE(r.ok());
+    CHECK(Statuses(*r) == std::vector<std::string>{"extra /app/left.py"});
+  }
+
+  TEST_CASE("--map of a file maps it to DEST, or into DEST/; a SRC the context lacks is an error") {
+    std::vector<FileEntry> ctx = {D("conf"), F("conf/app.ini", "a")};
+    auto as_file = stalecheck::PlanFromMaps({{"conf/app.ini", "/etc/app.ini"}}, ctx);
+    REQUIRE(as_file.ok());
+    REQUIRE(as_file->files.size() == 1);
+    CHECK(as_file->files[0].path == "/etc/app.ini");
+    auto into = stalecheck::PlanFromMaps({{"conf/app.ini", "/etc", true}}, ctx);
+    REQUIRE(into.ok());
+    CHECK(into->files[0].path == "/etc/app.ini");
+    auto typo = stalecheck::PlanFromMaps({{"cnof", "/etc"}}, ctx);
+    REQUIRE_FALSE(typo.ok());
+    CHECK(std::string(typo.status().message()).find("the build context has no cnof") != std::string::npos);
   }
 
   TEST_CASE("an orphaned __pycache__ entry is bytecode") {

@@ -62,10 +62,47 @@ TEST_SUITE("dockerfile") {
     CHECK(Plan("FROM scratch\nCOPY [\"x.txt\", \"/json\"]\n") == M{{"/json", "x.txt"}});
   }
 
-  TEST_CASE("--from, remote ADD and heredocs are not context copies") {
-    CHECK(Plan("FROM scratch AS b\nCOPY x.txt /b\nFROM scratch\nCOPY --from=b /b /c\nADD https://e.x/f /f\n"
-               "COPY <<EOF /h\nhi\nEOF\n")
-              .empty());
+  TEST_CASE("remote ADD, heredocs and other images are not context copies") {
+    CHECK(Plan("FROM scratch\nCOPY --from=nginx:1 /etc/x /c\nADD https://e.x/f /f\nCOPY <<EOF /h\nhi\nEOF\n").empty());
+  }
+
+  TEST_CASE("COPY --from a stage follows what that stage copied straight from the context") {
+    CHECK(Plan("FROM scratch AS b\nCOPY x.txt /b\nFROM scratch\nCOPY --from=b /b /c\n") == M{{"/c", "x.txt"}});
+    CHECK(Plan("FROM scratch AS b\nCOPY src/ /s/\nFROM scratch\nCOPY --from=b /s /app/\n") ==
+          M{{"/app/a.py", "src/a.py"}, {"/app/b.py", "src/b.py"}, {"/app/pkg", "src/pkg"}, {"/app/pkg/c.py", "src/pkg/c.py"}});
+    CHECK(Plan("FROM scratch AS b\nCOPY src/ /s/\nFROM scratch\nCOPY --from=0 /s/*.py /w/\n") ==
+          M{{"/w/a.py", "src/a.py"}, {"/w/b.py", "src/b.py"}});
+    // Through two stages.
+    CHECK(Plan("FROM scratch AS a\nCOPY x.txt /x\nFROM scratch AS b\nCOPY --from=a /x /y\nFROM scratch\n"
+               "COPY --from=b /y /z\n") == M{{"/z", "x.txt"}});
+  }
+
+  TEST_CASE("COPY --from leaves out what a later RUN of that stage may have changed, and says why") {
+    auto df = stalecheck::ParseDockerfile(
+        "FROM scratch AS b\nCOPY src/ /s/\nRUN make\nFROM scratch\nCOPY --from=b /s /app/\n", "Dockerfile");
+    REQUIRE(df.ok());
+    auto plan = stalecheck::BuildCopyPlan(*df, Context(), {});
+    REQUIRE(plan.ok());
+    CHECK(plan->files.empty());
+    REQUIRE(plan->steps.size() == 1);
+    CHECK(plan->steps[0].source == stalecheck::StepSource::kStage);
+    CHECK(plan->steps[0].unchecked.find("Dockerfile:3") != std::string::npos);
+  }
+
+  TEST_CASE("every instruction but FROM is a step; RUN with a bind mount of the context says so") {
+    auto df = stalecheck::ParseDockerfile(
+        "FROM scratch\nENV A=1\nWORKDIR /w\nRUN --mount=type=bind,target=/src make\nCOPY x.txt .\nLABEL l=1\n",
+        "Dockerfile");
+    REQUIRE(df.ok());
+    auto plan = stalecheck::BuildCopyPlan(*df, Context(), {});
+    REQUIRE(plan.ok());
+    std::vector<std::string> keywords;
+    for (const auto& s : plan->steps) keywords.push_back(s.keyword);
+    CHECK(keywords == std::vector<std::string>{"ENV", "WORKDIR", "RUN", "COPY", "LABEL"});
+    CHECK(plan->steps[2].binds_context);
+    CHECK_FALSE(plan->steps[2].unchecked.empty());
+    CHECK(plan->steps[3].dest_written == ".");
+    CHECK(plan->steps[3].written == std::vector<std::string>{"x.txt"});
   }
 
   TEST_CASE("the chosen stage includes the stages it is built FROM") {

@@ -26,6 +26,13 @@ std::vector<std::string> Paths(const std::map<std::string, stalecheck::ViewEntry
   return out;
 }
 
+// The final filesystem alone.
+absl::StatusOr<std::map<std::string, stalecheck::ViewEntry>> View(std::vector<LayerContents> layers) {
+  auto layered = ApplyLayers(std::move(layers));
+  if (!layered.ok()) return layered.status();
+  return std::move(layered->files);
+}
+
 }  // namespace
 
 TEST_SUITE("image") {
@@ -53,7 +60,7 @@ TEST_SUITE("image") {
     // The opaque marker stands after a new entry of the same layer: that entry stays.
     LayerContents top = Decode(MakeTar({{"b/", 'd'}, {"b/new", 'f', "n"}, {"b/.wh..wh..opq", 'f', ""},
                                         {"a/.wh.x", 'f', ""}, {".wh.c", 'f', ""}}));
-    auto view = ApplyLayers({base, top});
+    auto view = View({base, top});
     REQUIRE(view.ok());
     CHECK(Paths(*view) == std::vector<std::string>{"/a", "/a/y", "/b", "/b/new"});
     CHECK(view->at("/b/new").layer == 1);
@@ -63,7 +70,7 @@ TEST_SUITE("image") {
   TEST_CASE("a whited-out directory takes its subtree with it") {
     LayerContents base = Decode(MakeTar({{"d/", 'd'}, {"d/e/", 'd'}, {"d/e/f", 'f', "f"}}));
     LayerContents top = Decode(MakeTar({{".wh.d", 'f', ""}}));
-    auto view = ApplyLayers({base, top});
+    auto view = View({base, top});
     REQUIRE(view.ok());
     CHECK(view->empty());
   }
@@ -71,7 +78,7 @@ TEST_SUITE("image") {
   TEST_CASE("a file over a directory replaces the subtree") {
     LayerContents base = Decode(MakeTar({{"d/", 'd'}, {"d/f", 'f', "f"}}));
     LayerContents top = Decode(MakeTar({{"d", 'f', "now a file"}}));
-    auto view = ApplyLayers({base, top});
+    auto view = View({base, top});
     REQUIRE(view.ok());
     CHECK(Paths(*view) == std::vector<std::string>{"/d"});
     CHECK(view->at("/d").file.type == FileType::kFile);
@@ -79,7 +86,7 @@ TEST_SUITE("image") {
 
   TEST_CASE("hard links take the content of the file they name") {
     LayerContents layer = Decode(MakeTar({{"bin/", 'd'}, {"bin/a", 'f', "same", 0755}, {"bin/b", 'h', "bin/a"}}));
-    auto view = ApplyLayers({layer});
+    auto view = View({layer});
     REQUIRE(view.ok());
     CHECK(view->at("/bin/b").file.digest == stalecheck::HashBytes("same"));
     CHECK(view->at("/bin/b").file.mode == 0755);
@@ -87,15 +94,51 @@ TEST_SUITE("image") {
   }
 
   TEST_CASE("missing parent directories are created") {
-    auto view = ApplyLayers({Decode(MakeTar({{"x/y/z", 'f', "z"}}))});
+    auto view = View({Decode(MakeTar({{"x/y/z", 'f', "z"}}))});
     REQUIRE(view.ok());
     CHECK(Paths(*view) == std::vector<std::string>{"/x", "/x/y", "/x/y/z"});
   }
 
   TEST_CASE("fifos are not part of the view") {
-    auto view = ApplyLayers({Decode(MakeTar({{"p", 'p'}, {"f", 'f', "f"}}))});
+    auto view = View({Decode(MakeTar({{"p", 'p'}, {"f", 'f', "f"}}))});
     REQUIRE(view.ok());
     CHECK(Paths(*view) == std::vector<std::string>{"/f"});
+  }
+
+  TEST_CASE("each layer keeps the version it wrote, under a later layer's change or deletion") {
+    LayerContents copy = Decode(MakeTar({{"app/", 'd'}, {"app/main.py", 'f', "old"}, {"app/tests/", 'd'},
+                                          {"app/tests/t.py", 'f', "t"}}));
+    LayerContents run = Decode(MakeTar({{"app/", 'd'}, {"app/main.py", 'f', "changed by RUN", 0600},
+                                         {"app/.wh.tests", 'f', ""}}));
+    auto layered = ApplyLayers({copy, run});
+    REQUIRE(layered.ok());
+    CHECK(layered->files.at("/app/main.py").layer == 1);
+    CHECK(layered->files.count("/app/tests/t.py") == 0);
+    REQUIRE(layered->layers.size() == 2);
+    const auto& first = layered->layers[0].entries;
+    REQUIRE(first.size() == 4);
+    CHECK(first[1].path == "/app/main.py");
+    CHECK(first[1].digest == stalecheck::HashBytes("old"));
+    stalecheck::LayerIndex run_index(layered->layers[1]);
+    CHECK(run_index.Deletes("/app/tests/t.py"));
+    CHECK(run_index.Deletes("/app/tests"));
+    CHECK_FALSE(run_index.Deletes("/app/main.py"));
+    CHECK_FALSE(run_index.Deletes("/app/testsuite"));
+    REQUIRE(run_index.Written("/app/main.py") != nullptr);
+    CHECK(run_index.Written("/app/main.py")->mode == 0600);
+  }
+
+  TEST_CASE("a later file over a parent directory, or an opaque parent, deletes the path") {
+    LayerContents over = Decode(MakeTar({{"d", 'f', "now a file"}}));
+    LayerContents opaque = Decode(MakeTar({{"d/", 'd'}, {"d/.wh..wh..opq", 'f', ""}}));
+    auto a = ApplyLayers({over});
+    auto b = ApplyLayers({opaque});
+    REQUIRE(a.ok());
+    REQUIRE(b.ok());
+    CHECK(stalecheck::LayerIndex(a->layers[0]).Deletes("/d/f"));
+    CHECK_FALSE(stalecheck::LayerIndex(a->layers[0]).Deletes("/d"));
+    CHECK(stalecheck::LayerIndex(b->layers[0]).Deletes("/d/f"));
+    CHECK_FALSE(stalecheck::LayerIndex(b->layers[0]).Deletes("/d"));
   }
 
   TEST_CASE("hostile and broken layers are errors") {
@@ -127,7 +170,7 @@ TEST_SUITE("image") {
       CHECK_FALSE(DecodeLayer(in, "layer 0").ok());
     }
     SUBCASE("a hard link to nothing") {
-      auto view = ApplyLayers({Decode(MakeTar({{"b", 'h', "a"}}))});
+      auto view = View({Decode(MakeTar({{"b", 'h', "a"}}))});
       CHECK_FALSE(view.ok());
     }
   }

@@ -17,6 +17,10 @@ struct ContextOptions {
   std::string dockerfile;  // as given to -f (relative to the current directory); "" = DIR/Dockerfile
   std::string rev;         // a git revision; "" = the working tree
   int jobs = 0;
+  /// BuildKit reads `<Dockerfile>.dockerignore` in place of the root one; the legacy builder
+  /// reads only the root `.dockerignore`.
+  bool per_dockerfile_ignore = true;
+  std::string build_rules = "buildkit";  // whose rules these are, for reports
 };
 
 struct Context {
@@ -25,6 +29,7 @@ struct Context {
   std::optional<std::string> commit;  // the commit's hex id (with --rev, or HEAD of the worktree's repo)
   std::string dockerfile;             // the Dockerfile path as used
   std::string ignore_file;            // the ignore file applied ("" when none)
+  std::string build_rules;            // whose rules sent this context ("buildkit", "legacy")
   std::vector<FileEntry> entries;     // sorted by path, relative to the context
   Digest128 root;
   /// The Dockerfile's text, from the same source as the context (nullopt if it has none).

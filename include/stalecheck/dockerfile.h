@@ -39,19 +39,41 @@ absl::StatusOr<Dockerfile> ParseDockerfile(const std::string& text, const std::s
 absl::StatusOr<std::string> ExpandWord(const std::string& word, const std::map<std::string, std::string>& env,
                                        char escape = '\\');
 
-/// A COPY or ADD of the chosen stage (or a stage it is built FROM), in build order.
-struct CopyStep {
+/// Where the files a step writes come from.
+enum class StepSource : uint8_t {
+  kNone,     // none that stalecheck compares: RUN, WORKDIR, ENV, LABEL, ...
+  kContext,  // COPY/ADD of build-context sources
+  kStage,    // COPY --from=<a stage of this Dockerfile>
+  kImage,    // COPY --from=<an image>
+  kRemote,   // ADD <url>
+  kHeredoc,  // COPY <<EOF: the Dockerfile's own text
+};
+
+/// One instruction of the chosen stage's chain (or of a stage it copies from), in build
+/// order: every instruction but FROM, since each leaves one history entry in the image.
+struct BuildStep {
   int line = 0;
   std::string text;          // the instruction as written
-  std::string keyword;       // "COPY" or "ADD"
+  std::string keyword;       // "COPY", "ADD", "RUN", "WORKDIR", "ENV", ...
   std::string stage;         // the stage's name, or its index
-  bool from_context = true;  // false for --from=..., remote ADD, heredoc-only COPY
-  std::vector<std::string> sources;  // expanded
+  StepSource source = StepSource::kNone;
+  bool writes_layer = false;         // RUN, COPY, ADD, WORKDIR: a layer in the image
+  std::vector<std::string> sources;  // expanded context sources (kContext)
+  std::vector<std::string> written;  // COPY/ADD: every source word expanded, as history writes it
+  std::string dest_written;          // COPY/ADD: the destination expanded, as history writes it
   std::string dest;                  // expanded, absolute (joined to WORKDIR)
   bool dest_is_dir = false;          // dest ended in '/', or several sources / a wildcard
   std::optional<uint32_t> chmod;
   std::vector<std::string> excludes;
   bool parents = false;              // --parents: keep the source's directories
+  std::string from;                  // --from's value (kStage, kImage)
+  int from_stage = -1;               // kStage: the stage's index
+  bool binds_context = false;        // RUN --mount=type=bind of the build context
+  /// Why what this step wrote cannot be compared with the context ("" when it can, or when
+  /// it writes nothing from elsewhere).
+  std::string unchecked;
+
+  bool FromContext() const { return source == StepSource::kContext; }
 };
 
 /// One file (or directory, or symlink) the plan expects in the image.
@@ -62,11 +84,14 @@ struct PlannedFile {
   std::string source;      // context-relative path
   FileEntry expected;      // what the context has there (mode after --chmod)
   int step = 0;            // index into CopyPlan::steps
+  int via = -1;            // through COPY --from: the context copy of the other stage that
+                           // wrote it there (index into CopyPlan::other_steps)
 };
 
 struct CopyPlan {
   std::string stage;                  // the chosen stage's name, or its index
-  std::vector<CopyStep> steps;        // every COPY/ADD in the chosen stage's chain
+  std::vector<BuildStep> steps;       // every instruction of the chosen stage's chain
+  std::vector<BuildStep> other_steps; // context copies of stages that COPY --from follows
   std::vector<PlannedFile> files;     // by path; the last step that writes a path wins
   std::vector<std::string> dest_roots;  // destination directories of context copies
 };
@@ -80,7 +105,10 @@ struct PlanOptions {
 
 /// Maps every context file to its image path for the chosen stage (SPEC §3.2): wildcards,
 /// directory-contents copies, trailing-slash rules, WORKDIR-relative destinations, ARG/ENV
-/// expansion, --chmod, --exclude, several sources, ADD of a local tar (its members).
+/// expansion, --chmod, --exclude, several sources, ADD of a local tar (its members), and
+/// COPY --from=STAGE followed back to what that stage copied straight from the context (a
+/// path a RUN of that stage may have changed after its copy is left out, and the step says
+/// why in `unchecked`).
 /// `context` is the filtered build context (sorted, as LoadContext returns it).
 absl::StatusOr<CopyPlan> BuildCopyPlan(const Dockerfile& dockerfile, const std::vector<FileEntry>& context,
                                        const PlanOptions& options);

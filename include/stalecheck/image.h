@@ -25,13 +25,24 @@ struct LayerInfo {
   uint64_t entries = 0;
 };
 
+/// One entry of the image config's history, in build order.
+struct HistoryEntry {
+  std::optional<std::string> created_by;
+  std::optional<std::string> created;
+  std::optional<std::string> comment;
+  int layer = -1;  // the layer it made, or -1 for an empty_layer entry
+};
+
 struct ImageView {
   std::string transport;  // "docker-archive", "oci", "tar", "rootfs"
   std::string ref;        // as named on the command line, without the transport
   std::optional<std::string> image_id;  // sha256 of the config
   std::vector<LayerInfo> layers;
+  std::vector<HistoryEntry> history;  // every history entry, empty ones included
   nlohmann::json config;  // the image config (null for flat targets)
   std::map<std::string, ViewEntry> files;  // the final filesystem, by absolute path
+  std::vector<LayerChanges> changes;       // per layer: what it wrote and deleted
+  bool flat = false;  // tar: and rootfs: one filesystem, no layers to tell copies from RUN
 };
 
 /// A parsed target name (SPEC §2).

@@ -92,11 +92,41 @@ struct ViewEntry {
   int layer = 0;
 };
 
+/// What one layer changed, as applied: the entries it wrote (hard links resolved to the
+/// content they name), and the paths it deleted from the layers below.
+struct LayerChanges {
+  std::vector<FileEntry> entries;       // in tar order, absolute paths
+  std::vector<std::string> whiteouts;   // absolute paths deleted from lower layers
+  std::vector<std::string> opaque_dirs; // directories whose lower children are hidden
+};
+
+/// The final filesystem, and each layer's own changes (the version each layer wrote, which
+/// a later layer may have changed or deleted).
+struct LayeredFiles {
+  std::map<std::string, ViewEntry> files;
+  std::vector<LayerChanges> layers;
+};
+
 /// The final filesystem of layers applied in order (OCI rules): a layer's whiteouts and opaque
 /// directories first, hiding lower layers only, then its entries; a non-directory over a
 /// directory replaces the whole subtree; hard links take the content of the path they name
 /// (earlier in the same layer or below); missing parent directories are created (0755).
 /// Error: a hard link to a path that does not exist.
-absl::StatusOr<std::map<std::string, ViewEntry>> ApplyLayers(std::vector<LayerContents> layers);
+absl::StatusOr<LayeredFiles> ApplyLayers(std::vector<LayerContents> layers);
+
+/// Lookups in one layer's changes.
+class LayerIndex {
+ public:
+  explicit LayerIndex(const LayerChanges& changes);
+  /// What the layer wrote at `path`, or null.
+  const FileEntry* Written(const std::string& path) const;
+  /// Whether the layer deleted `path` from the layers below: a whiteout of it or a parent, an
+  /// opaque parent, or a non-directory written over a parent.
+  bool Deletes(const std::string& path) const;
+
+ private:
+  std::map<std::string, const FileEntry*> written_;
+  std::vector<std::string> whiteouts_, opaque_dirs_;  // sorted
+};
 
 }  // namespace stalecheck

@@ -48,6 +48,12 @@ absl::StatusOr<cxxopts::ParseResult> Parse(cxxopts::Options& options, const Args
   }
 }
 
+// A command's --help: its usage and every flag.
+absl::StatusOr<int> Help(const cxxopts::Options& o) {
+  if (absl::Status s = Write(o.help()); !s.ok()) return s;
+  return 0;
+}
+
 absl::StatusOr<std::string> FormatFlag(const cxxopts::ParseResult& r, std::initializer_list<const char*> allowed) {
   std::string f = r["format"].as<std::string>();
   for (const char* a : allowed) {
@@ -72,9 +78,10 @@ absl::StatusOr<int> RunFingerprint(const Args& args) {
       "rev", "read the context from this git revision", cxxopts::value<std::string>()->default_value(""))(
       "format", "text or json", cxxopts::value<std::string>()->default_value("text"))(
       "root-only", "print only the root digest")(
-      "j,jobs", "worker threads", cxxopts::value<int>()->default_value("0"));
+      "j,jobs", "worker threads", cxxopts::value<int>()->default_value("0"))("h,help", "show these options");
   absl::StatusOr<cxxopts::ParseResult> r = Parse(o, args);
   if (!r.ok()) return r.status();
+  if (r->count("help")) return Help(o);
   if (!r->unmatched().empty()) {
     return absl::InvalidArgumentError(absl::StrCat("fingerprint: unexpected argument '", r->unmatched()[0], "'"));
   }
@@ -112,10 +119,12 @@ absl::StatusOr<int> RunInspect(const Args& args) {
       "platform", "os/arch for multi-platform OCI layouts", cxxopts::value<std::string>()->default_value(""))(
       "docker-host", "Engine API endpoint (unix:// or tcp://)", cxxopts::value<std::string>()->default_value(""))(
       "format", "text or json", cxxopts::value<std::string>()->default_value("text"))(
-      "j,jobs", "worker threads", cxxopts::value<int>()->default_value("0"));
+      "j,jobs", "worker threads", cxxopts::value<int>()->default_value("0"))("h,help", "show these options");
   o.parse_positional({"target"});
+  o.positional_help("TARGET");
   absl::StatusOr<cxxopts::ParseResult> r = Parse(o, args);
   if (!r.ok()) return r.status();
+  if (r->count("help")) return Help(o);
   if (!r->count("target")) return absl::InvalidArgumentError("inspect: name a TARGET (e.g. docker-archive:app.tar)");
   if (!r->unmatched().empty()) {
     return absl::InvalidArgumentError(absl::StrCat("inspect: unexpected argument '", r->unmatched()[0], "'"));
@@ -166,12 +175,35 @@ absl::StatusOr<std::vector<PathMap>> ParseMaps(const std::vector<std::string>& r
     std::string src = CleanPath(absl::StrCat("/", m.substr(0, colon)));
     pm.source = src == "/" ? "" : src.substr(1);
     pm.dest = CleanPath(m.substr(colon + 1));
+    pm.dest_is_dir = absl::EndsWith(m, "/");
     maps.push_back(std::move(pm));
   }
   return maps;
 }
 
+absl::StatusOr<int> CheckCommand(const Args& args, std::string* output);
+
+// The image's own build left its top history entry: BuildKit marks each one
+// `buildkit.dockerfile.v0`; the legacy builder writes `#(nop)` entries and bare RUN commands
+// with no comment.
+bool BuiltByLegacyBuilder(const ImageView& view) {
+  for (auto it = view.history.rbegin(); it != view.history.rend(); ++it) {
+    if (!it->created_by) continue;
+    return it->comment.value_or("") != "buildkit.dockerfile.v0";
+  }
+  return false;
+}
+
+// A failed check leaves no report at -o FILE, not even one from an earlier run that a CI step
+// could read as this run's.
 absl::StatusOr<int> RunCheck(const Args& args) {
+  std::string output;
+  absl::StatusOr<int> code = CheckCommand(args, &output);
+  if (!code.ok() && !output.empty() && output != "-") ::unlink(output.c_str());
+  return code;
+}
+
+absl::StatusOr<int> CheckCommand(const Args& args, std::string* output_flag) {
   cxxopts::Options o("stalecheck check", "Is the image's code the build context's code?");
   o.add_options()("target-image", "the image", cxxopts::value<std::string>())(
       "C,context", "build context directory", cxxopts::value<std::string>()->default_value("."))(
@@ -184,10 +216,13 @@ absl::StatusOr<int> RunCheck(const Args& args) {
       "docker-host", "Engine API endpoint (unix:// or tcp://)", cxxopts::value<std::string>()->default_value(""))(
       "format", "text, json, junit, sarif or github", cxxopts::value<std::string>()->default_value("text"))(
       "o,output", "write the report to FILE", cxxopts::value<std::string>()->default_value(""))(
-      "j,jobs", "worker threads", cxxopts::value<int>()->default_value("0"));
+      "j,jobs", "worker threads", cxxopts::value<int>()->default_value("0"))("h,help", "show these options");
   o.parse_positional({"target-image"});
+  o.positional_help("TARGET");
   absl::StatusOr<cxxopts::ParseResult> r = Parse(o, args);
   if (!r.ok()) return r.status();
+  if (r->count("help")) return Help(o);
+  *output_flag = (*r)["output"].as<std::string>();
   if (!r->count("target-image")) return absl::InvalidArgumentError("check: name a TARGET (e.g. docker-archive:app.tar)");
   if (!r->unmatched().empty()) {
     return absl::InvalidArgumentError(absl::StrCat("check: unexpected argument '", r->unmatched()[0], "'"));
@@ -214,23 +249,35 @@ absl::StatusOr<int> RunCheck(const Args& args) {
     }
   }
 
-  // context → plan → image view → findings → report
+  // The image is read first: its history says which builder sent the context, and so which
+  // rules the context is read with. Then context → plan → findings → report.
+  absl::StatusOr<ImageView> view = ReadImage(*target, ImageReadOptions(*r));
+  if (!view.ok()) return view.status();
+
   ContextOptions copts;
   copts.dir = (*r)["context"].as<std::string>();
   copts.dockerfile = (*r)["file"].as<std::string>();
   copts.rev = (*r)["rev"].as<std::string>();
   copts.jobs = (*r)["jobs"].as<int>();
+  if (maps.empty() && BuiltByLegacyBuilder(*view)) {
+    copts.per_dockerfile_ignore = false;
+    copts.build_rules = "legacy";
+  }
   absl::StatusOr<Context> ctx = LoadContext(copts);
   if (!ctx.ok()) return ctx.status();
 
   CopyPlan plan;
   if (!maps.empty()) {
-    plan = PlanFromMaps(maps, ctx->entries);
+    absl::StatusOr<CopyPlan> p = PlanFromMaps(maps, ctx->entries);
+    if (!p.ok()) return p.status();
+    plan = std::move(*p);
   } else {
     if (!ctx->dockerfile_text) {
-      return absl::NotFoundError(absl::StrCat(ctx->dockerfile, ": no Dockerfile",
-                                              copts.rev.empty() ? "" : absl::StrCat(" in ", copts.rev),
-                                              " (name one with -f, or compare with --map SRC:DEST)"));
+      return absl::NotFoundError(absl::StrCat(
+          "no Dockerfile at ", ctx->dockerfile, copts.rev.empty() ? "" : absl::StrCat(" in ", copts.rev),
+          copts.dockerfile.empty() ? " (without -f it is DIR/Dockerfile of -C DIR"
+                                   : " (-f is relative to the current directory, as with docker build",
+          "; name one with -f, or compare with --map SRC:DEST)"));
     }
     absl::StatusOr<Dockerfile> df = ParseDockerfile(*ctx->dockerfile_text, ctx->dockerfile);
     if (!df.ok()) return df.status();
@@ -240,13 +287,17 @@ absl::StatusOr<int> RunCheck(const Args& args) {
     plan = std::move(*p);
   }
 
-  absl::StatusOr<ImageView> view = ReadImage(*target, ImageReadOptions(*r));
-  if (!view.ok()) return view.status();
-
   CompareOptions cmp;
   cmp.claims_whole_dest = !maps.empty();
   cmp.read_context_file = ctx->read_file;
-  CheckResult result = Compare(plan, *view, cmp);
+  std::unique_ptr<BytecodeCompiler> compiler = LocalPythonCompiler();
+  cmp.compiler = compiler.get();
+  absl::StatusOr<CheckResult> compared = Compare(plan, *view, cmp);
+  if (!compared.ok()) {
+    return absl::Status(compared.status().code(),
+                        absl::StrCat(target->transport, ":", target->ref, ": ", compared.status().message()));
+  }
+  const CheckResult& result = *compared;
 
   CheckReport report{*ctx, plan, *view, result};
   const std::string output = (*r)["output"].as<std::string>();
@@ -306,8 +357,9 @@ absl::StatusOr<int> RunCommand(const Args& args) {
   if (name == "--version") return RunVersion(args);
   for (const Command& c : Commands()) {
     if (name != c.name) continue;
+    const bool own_help = name == "check" || name == "fingerprint" || name == "inspect";
     for (const std::string& a : args) {
-      if (a == "--help" || a == "-h") {
+      if (!own_help && (a == "--help" || a == "-h")) {
         if (absl::Status s = Write(absl::StrCat("usage: stalecheck ", c.usage, "\n  ", c.summary, "\n")); !s.ok()) {
           return s;
         }

@@ -1,3 +1,7 @@
+// plan × image view → findings, in phases: match layers to steps (match.cc), judge each
+// planned path by the version its copy layer wrote, find what copy layers wrote that the
+// context no longer has, check bytecode, and list the steps whose files cannot be compared.
+
 #include <algorithm>
 #include <set>
 
@@ -9,16 +13,12 @@
 namespace stalecheck {
 namespace {
 
-// A history `created_by` that a COPY or ADD wrote (BuildKit, or the legacy builder).
-bool IsCopyHistory(const std::string& created_by) {
-  return absl::StartsWith(created_by, "COPY ") || absl::StartsWith(created_by, "ADD ") ||
-         absl::StrContains(created_by, "#(nop) COPY ") || absl::StrContains(created_by, "#(nop) ADD ");
-}
-
 std::string Parent(const std::string& p) {
   size_t s = p.rfind('/');
   return s == 0 || s == std::string::npos ? "/" : p.substr(0, s);
 }
+
+std::string Basename(const std::string& p) { return p.substr(p.rfind('/') + 1); }
 
 bool Under(const std::string& path, const std::string& dir) {
   return dir == "/" || path == dir || absl::StartsWith(path, absl::StrCat(dir, "/"));
@@ -32,19 +32,389 @@ bool InBytecodeCache(const std::string& path, FileType type) {
   return type == FileType::kFile && IsPyc(path) && absl::EndsWith(Parent(path), "/__pycache__");
 }
 
+// The state every phase reads and adds to.
+class Comparison {
+ public:
+  Comparison(const CopyPlan& plan, const ImageView& image, const CompareOptions& options, LayerMatch match)
+      : plan_(plan), image_(image), options_(options), match_(std::move(match)) {
+    result_.layer_step = match_.layer_step;
+  }
+
+  CheckResult Run() {
+    CollectAncestors();
+    JudgePlanned();
+    FindExtras();
+    CheckBytecode();
+    ListUnchecked();
+    std::stable_sort(result_.findings.begin(), result_.findings.end(), [](const Finding& a, const Finding& b) {
+      return a.path.value_or("") < b.path.value_or("");
+    });
+    result_.compared.assign(compared_.begin(), compared_.end());
+    result_.stale = !result_.findings.empty();
+    return std::move(result_);
+  }
+
+ private:
+  int LayerOfStep(int step) const {
+    if (step < 0 || step >= static_cast<int>(match_.step_layer.size())) return -1;
+    return match_.step_layer[static_cast<size_t>(step)];
+  }
+
+  const BuildStep* StepOfLayer(int layer) const {
+    if (layer < 0 || layer >= static_cast<int>(match_.layer_step.size())) return nullptr;
+    int s = match_.layer_step[static_cast<size_t>(layer)];
+    return s < 0 ? nullptr : &plan_.steps[static_cast<size_t>(s)];
+  }
+
+  bool ContextLayer(int layer) const {
+    const BuildStep* s = StepOfLayer(layer);
+    return s != nullptr && s->FromContext();
+  }
+
+  const LayerIndex& Index(int layer) {
+    auto it = layer_index_.find(layer);
+    if (it == layer_index_.end()) {
+      it = layer_index_.emplace(layer, std::make_unique<LayerIndex>(image_.changes[static_cast<size_t>(layer)])).first;
+    }
+    return *it->second;
+  }
+
+  // The version of `path` the filesystem had right after `layer`: what that layer wrote, or
+  // (a layer is a diff, and may leave out what did not change) what a lower layer wrote and no
+  // layer in between deleted. Null when there was none.
+  const FileEntry* VersionAt(int layer, const std::string& path) {
+    for (int l = layer; l >= 0; --l) {
+      const LayerIndex& index = Index(l);
+      if (const FileEntry* e = index.Written(path)) return e;
+      if (index.Deletes(path)) return nullptr;
+    }
+    return nullptr;
+  }
+
+  // Whether a layer above `layer` deleted `path`.
+  bool DeletedAfter(int layer, const std::string& path) {
+    for (int l = layer + 1; l < static_cast<int>(image_.changes.size()); ++l) {
+      if (Index(l).Deletes(path)) return true;
+    }
+    return false;
+  }
+
+  // Directories above the planned paths and the copy destinations are no findings.
+  void CollectAncestors() {
+    for (const std::string& r : plan_.dest_roots) AddAncestors(r, true);
+    for (const BuildStep& s : plan_.steps) {
+      if (s.FromContext()) AddAncestors(s.dest, s.dest_is_dir);
+    }
+  }
+
+  void AddAncestors(std::string p, bool self) {
+    if (self) ancestors_.insert(p);
+    while (p != "/" && !p.empty()) {
+      p = Parent(p);
+      if (!ancestors_.insert(p).second) break;
+    }
+  }
+
+  // A planned path is judged by the version its copy layer wrote, which is what the context
+  // was at build time; the top-most version (a later RUN's) is only named beside a finding.
+  void JudgePlanned() {
+    for (const PlannedFile& f : plan_.files) {
+      const int copy_layer = LayerOfStep(f.step);
+      std::string path = f.path;
+      if (!f.alt_path.empty()) {
+        // A lone file copied onto an existing directory lands inside it.
+        const FileEntry* wrote = copy_layer >= 0 ? VersionAt(copy_layer, path) : nullptr;
+        auto top = image_.files.find(path);
+        if ((wrote != nullptr && wrote->type == FileType::kDir) ||
+            (wrote == nullptr && top != image_.files.end() && top->second.file.type == FileType::kDir)) {
+          path = f.alt_path;
+        }
+      }
+      AddAncestors(path, false);
+      by_path_[path] = &f;
+      compared_.insert(path);
+      Finding base;
+      base.path = path;
+      base.source = f.source;
+      base.step = f.step;
+      if (f.via >= 0) base.via = f.via;
+      auto top = image_.files.find(path);
+      const FileEntry* have = nullptr;
+      if (copy_layer < 0) {
+        // No history to match: the top-most version is all there is.
+        if (top != image_.files.end()) {
+          have = &top->second.file;
+          base.layer = top->second.layer;
+        }
+      } else {
+        have = VersionAt(copy_layer, path);
+        base.layer = copy_layer;
+        if (top == image_.files.end()) {
+          // A later layer deleted it (RUN rm): whatever the copy wrote, it is not there.
+          if (have != nullptr || DeletedAfter(copy_layer, path)) continue;
+        } else if (top->second.layer != copy_layer) {
+          base.changed_by = top->second.layer;
+        }
+      }
+      if (have == nullptr) {
+        Finding fd = base;
+        fd.status = "missing";
+        if (f.expected.type != FileType::kDir) fd.expected = f.expected.digest.ToString();
+        fd.reason = top == image_.files.end() ? "the build context has it; the image has nothing there"
+                                              : "the build context has it; its copy step did not write it";
+        if (absl::StrContains(path, "/__pycache__")) {
+          fd.reason += " (bytecode compiled in the context; `**/__pycache__` in .dockerignore keeps it out of images)";
+        }
+        result_.findings.push_back(std::move(fd));
+        continue;
+      }
+      JudgeVersion(base, f.expected, *have);
+    }
+  }
+
+  // At most one finding a path, the most basic difference first.
+  void JudgeVersion(const Finding& base, const FileEntry& want, const FileEntry& have) {
+    auto emit = [&](const char* status, std::string expected, std::string actual, std::string reason) {
+      Finding fd = base;
+      fd.status = status;
+      fd.expected = std::move(expected);
+      fd.actual = std::move(actual);
+      fd.reason = std::move(reason);
+      result_.findings.push_back(std::move(fd));
+    };
+    if (want.type != have.type) {
+      emit("type", FileTypeName(want.type), FileTypeName(have.type),
+           absl::StrCat("a ", FileTypeName(want.type), " in the context, a ", FileTypeName(have.type), " in the image"));
+    } else if (want.type == FileType::kSymlink && want.target != have.target) {
+      emit("type", want.target, have.target,
+           absl::StrCat("symlink points to ", have.target, ", the context's to ", want.target));
+    } else if (want.type == FileType::kFile && !(want.digest == have.digest)) {
+      emit("stale", want.digest.ToString(), have.digest.ToString(),
+           want.size == have.size
+               ? "content differs (same size: BuildKit may have kept the old bytes of a file whose size and mtime "
+                 "did not change; `docker builder prune --filter type=source.local` clears that)"
+               : absl::StrCat("content differs (", have.size, " bytes in the image, ", want.size, " in the context)"));
+    } else if (want.type != FileType::kSymlink && want.mode != have.mode) {
+      emit("mode", FormatMode(want.mode), FormatMode(have.mode),
+           absl::StrCat("mode ", FormatMode(have.mode), " in the image, ", FormatMode(want.mode), " in the context"));
+    }
+  }
+
+  // What a context copy wrote that the plan no longer has (deleted, or now ignored), unless a
+  // later layer deleted it too. Under --map, everything below a destination is claimed.
+  void FindExtras() {
+    if (options_.claims_whole_dest) {
+      for (const auto& [path, v] : image_.files) {
+        int step = -1;
+        for (size_t k = 0; k < plan_.steps.size(); ++k) {
+          if (path != plan_.steps[k].dest && Under(path, plan_.steps[k].dest)) step = static_cast<int>(k);
+        }
+        if (step >= 0) Extra(path, v.file, v.layer, step, std::nullopt);
+      }
+      return;
+    }
+    if (!match_.matched) {
+      return;  // no history: no layer is known to be a context copy
+    }
+    std::set<std::string> seen;
+    for (int l = static_cast<int>(image_.changes.size()) - 1; l >= 0; --l) {
+      if (!ContextLayer(l)) continue;
+      for (const FileEntry& e : image_.changes[static_cast<size_t>(l)].entries) {
+        if (!seen.insert(e.path).second) continue;  // a higher copy layer wrote it again
+        auto top = image_.files.find(e.path);
+        if (top == image_.files.end()) continue;    // deleted by a later layer
+        std::optional<int> changed;
+        if (top->second.layer != l) changed = top->second.layer;
+        Extra(e.path, e, l, match_.layer_step[static_cast<size_t>(l)], changed);
+      }
+    }
+  }
+
+  void Extra(const std::string& path, const FileEntry& file, int layer, int step, std::optional<int> changed) {
+    compared_.insert(path);
+    if (by_path_.count(path) != 0 || ancestors_.count(path) != 0) return;
+    if (InBytecodeCache(path, file.type)) return;
+    Finding fd;
+    fd.status = "extra";
+    fd.path = path;
+    fd.layer = layer;
+    fd.changed_by = changed;
+    if (step >= 0) fd.step = step;
+    if (file.type != FileType::kDir) fd.actual = file.digest.ToString();
+    fd.reason = "a context copy put it there; the build context no longer has it";
+    result_.findings.push_back(std::move(fd));
+  }
+
+  // Bytecode beside copied sources, as Python will see it (the top-most versions): a pyc that
+  // does not match its .py, or whose .py is gone. A pyc from the context whose header matches
+  // is compiled again by a local Python with its magic number, since a same-size, same-mtime
+  // edit of the source keeps a timestamp header valid while the code is old.
+  void CheckBytecode() {
+    struct Pending {
+      Finding finding;
+      BytecodeCompiler::Item item;
+    };
+    std::vector<Pending> pending;
+    for (const auto& [path, v] : image_.files) {
+      // A legacy `name.pyc` beside its source is imported only when the .py is absent: nothing
+      // to compare.
+      if (v.file.type != FileType::kFile || !InBytecodeCache(path, v.file.type)) continue;
+      const std::string dir = Parent(path);
+      const std::string file = path.substr(dir.size() + 1);
+      const std::string name = file.substr(0, file.find('.'));
+      const std::string source_path = absl::StrCat(Parent(dir) == "/" ? "" : Parent(dir), "/", name, ".py");
+      bool covered = by_path_.count(source_path) != 0;
+      for (const std::string& r : plan_.dest_roots) covered = covered || (r != "/" && Under(path, r));
+      if (!covered) continue;
+      compared_.insert(path);
+      Finding fd;
+      fd.status = "bytecode";
+      fd.path = path;
+      fd.layer = v.layer;
+      if (auto b = by_path_.find(source_path); b != by_path_.end()) fd.step = b->second->step;
+      auto src = image_.files.find(source_path);
+      if (src == image_.files.end()) {
+        fd.reason = absl::StrCat("its source ", source_path, " is gone");
+        result_.findings.push_back(std::move(fd));
+        continue;
+      }
+      const PlannedFile* planned_src = Planned(source_path, src->second.file);
+      std::optional<std::string> source_bytes;
+      if (planned_src != nullptr && options_.read_context_file) {
+        absl::StatusOr<std::string> data = options_.read_context_file(planned_src->source);
+        if (data.ok()) source_bytes = std::move(*data);
+      }
+      std::string why;
+      PycVerdict verdict = CheckPycHeader(v.file.head, src->second.file.mtime, src->second.file.size,
+                                          v.file.head.size() >= 8 && v.file.head[4] == 3 ? source_bytes : std::nullopt,
+                                          &why);
+      if (verdict == PycVerdict::kStale) {
+        fd.reason = why;
+        result_.findings.push_back(std::move(fd));
+        continue;
+      }
+      const bool checked_hash = v.file.head.size() >= 8 && v.file.head[4] == 3;
+      if (checked_hash && verdict == PycVerdict::kFresh) continue;  // the hash covers the source's bytes
+      // A pyc that a RUN compiled in the image was compiled from the image's own source.
+      const PlannedFile* planned_pyc = Planned(path, v.file);
+      if (planned_pyc == nullptr) continue;
+      std::optional<std::string> pyc_bytes;
+      if (options_.read_context_file) {
+        absl::StatusOr<std::string> data = options_.read_context_file(planned_pyc->source);
+        if (data.ok()) pyc_bytes = std::move(*data);
+      }
+      if (!source_bytes || !pyc_bytes || options_.compiler == nullptr) {
+        result_.unchecked_bytecode.push_back(path);
+        continue;
+      }
+      BytecodeCompiler::Item item;
+      item.pyc = std::move(*pyc_bytes);
+      item.source = std::move(*source_bytes);
+      item.optimize = absl::StrContains(file, ".opt-2.") ? 2 : absl::StrContains(file, ".opt-1.") ? 1 : 0;
+      pending.push_back({std::move(fd), std::move(item)});
+    }
+    if (pending.empty()) return;
+    std::vector<BytecodeCompiler::Item> items;
+    for (Pending& p : pending) items.push_back(std::move(p.item));
+    std::vector<BytecodeCompiler::Verdict> verdicts = options_.compiler->Compare(items);
+    for (size_t i = 0; i < pending.size(); ++i) {
+      BytecodeCompiler::Verdict v = i < verdicts.size() ? verdicts[i] : BytecodeCompiler::Verdict::kNoPython;
+      if (v == BytecodeCompiler::Verdict::kSame) continue;
+      if (v == BytecodeCompiler::Verdict::kNoPython) {
+        result_.unchecked_bytecode.push_back(*pending[i].finding.path);
+        continue;
+      }
+      Finding fd = std::move(pending[i].finding);
+      fd.reason = "its header matches the source beside it, but its code is not that source's (compiled again "
+                  "here): Python runs the old code";
+      result_.findings.push_back(std::move(fd));
+    }
+    std::sort(result_.unchecked_bytecode.begin(), result_.unchecked_bytecode.end());
+  }
+
+  // The planned file at `path` when the image holds exactly the context's bytes there.
+  const PlannedFile* Planned(const std::string& path, const FileEntry& have) const {
+    auto it = by_path_.find(path);
+    if (it == by_path_.end() || it->second->expected.type != FileType::kFile) return nullptr;
+    return it->second->expected.digest == have.digest ? it->second : nullptr;
+  }
+
+  // Steps that wrote files stalecheck cannot compare: COPY --from (what the stage did not copy
+  // straight from the context), images, remote sources, heredocs, RUN with a bind mount.
+  void ListUnchecked() {
+    for (size_t k = 0; k < plan_.steps.size(); ++k) {
+      const BuildStep& s = plan_.steps[k];
+      if (s.unchecked.empty()) continue;
+      UncheckedStep u;
+      u.step = static_cast<int>(k);
+      u.reason = s.unchecked;
+      const int layer = LayerOfStep(static_cast<int>(k));
+      if (layer >= 0) {
+        int n = 0;
+        for (const FileEntry& e : image_.changes[static_cast<size_t>(layer)].entries) {
+          if (e.type == FileType::kDir) continue;
+          auto p = by_path_.find(e.path);
+          if (p == by_path_.end() || p->second->step != static_cast<int>(k)) ++n;
+        }
+        if (n == 0) continue;
+        u.paths = n;
+      } else if (match_.matched) {
+        continue;  // an empty layer: nothing written
+      }
+      result_.unchecked.push_back(std::move(u));
+    }
+  }
+
+  const CopyPlan& plan_;
+  const ImageView& image_;
+  const CompareOptions& options_;
+  const LayerMatch match_;
+  CheckResult result_;
+  std::set<std::string> compared_;
+  std::set<std::string> ancestors_;  // directories above planned paths and roots
+  std::map<std::string, const PlannedFile*> by_path_;  // by resolved image path
+  std::map<int, std::unique_ptr<LayerIndex>> layer_index_;
+};
+
 }  // namespace
 
-CopyPlan PlanFromMaps(const std::vector<PathMap>& maps, const std::vector<FileEntry>& context) {
+absl::StatusOr<CopyPlan> PlanFromMaps(const std::vector<PathMap>& maps, const std::vector<FileEntry>& context) {
   CopyPlan plan;
   plan.stage = "--map";
   std::map<std::string, PlannedFile> files;
   for (size_t k = 0; k < maps.size(); ++k) {
     const PathMap& m = maps[k];
-    CopyStep step;
+    BuildStep step;
     step.keyword = "MAP";
+    step.source = StepSource::kContext;
     step.text = absl::StrCat("--map ", m.source.empty() ? "." : m.source, ":", m.dest);
     step.sources = {m.source};
+    const FileEntry* named = nullptr;
+    if (!m.source.empty()) {
+      auto it = std::lower_bound(context.begin(), context.end(), m.source,
+                                 [](const FileEntry& e, const std::string& p) { return e.path < p; });
+      if (it == context.end() || it->path != m.source) {
+        return absl::InvalidArgumentError(absl::StrCat("--map ", m.source, ":", m.dest, ": the build context has no ",
+                                                       m.source, " (SRC is relative to the context)"));
+      }
+      named = &*it;
+    }
+    if (named != nullptr && named->type != FileType::kDir) {
+      // A file maps to DEST itself, or into DEST when DEST ends in '/'.
+      std::string dest = m.dest_is_dir ? CleanPath(absl::StrCat(m.dest, "/", Basename(named->path))) : m.dest;
+      step.dest = dest;
+      plan.steps.push_back(step);
+      plan.dest_roots.push_back(Parent(dest));
+      PlannedFile f;
+      f.path = dest;
+      f.source = named->path;
+      f.expected = *named;
+      f.step = static_cast<int>(k);
+      files[f.path] = std::move(f);
+      continue;
+    }
     step.dest = m.dest;
+    step.dest_is_dir = true;
     plan.steps.push_back(step);
     plan.dest_roots.push_back(m.dest);
     std::string prefix = m.source.empty() ? "" : m.source + "/";
@@ -62,174 +432,25 @@ CopyPlan PlanFromMaps(const std::vector<PathMap>& maps, const std::vector<FileEn
   return plan;
 }
 
-CheckResult Compare(const CopyPlan& plan, const ImageView& image, const CompareOptions& options) {
-  CheckResult result;
-  const int nlayers = static_cast<int>(image.layers.size());
-  result.layer_step.assign(static_cast<size_t>(nlayers), -1);
-
-  // Match copy layers to COPY/ADD steps from the top of the image down: the chosen stage's
-  // steps are the last layers that copied anything; a base image's copies lie below them.
-  bool have_history = false;
-  for (const LayerInfo& l : image.layers) have_history = have_history || l.created_by.has_value();
-  if (have_history && !options.claims_whole_dest) {
-    int s = static_cast<int>(plan.steps.size()) - 1;
-    for (int l = nlayers - 1; l >= 0 && s >= 0; --l) {
-      const auto& cb = image.layers[static_cast<size_t>(l)].created_by;
-      if (cb && IsCopyHistory(*cb)) result.layer_step[static_cast<size_t>(l)] = s--;
-    }
+absl::StatusOr<CheckResult> Compare(const CopyPlan& plan, const ImageView& image, const CompareOptions& options) {
+  LayerMatch match;
+  match.layer_step.assign(image.layers.size(), -1);
+  match.step_layer.assign(plan.steps.size(), -1);
+  if (!options.claims_whole_dest && !image.flat) {
+    absl::StatusOr<LayerMatch> m = MatchLayers(plan, image);
+    if (!m.ok()) return m.status();
+    match = std::move(*m);
   }
-  std::vector<int> step_layer(plan.steps.size(), -1);
-  for (int l = 0; l < nlayers; ++l) {
-    if (result.layer_step[static_cast<size_t>(l)] >= 0) step_layer[static_cast<size_t>(result.layer_step[static_cast<size_t>(l)])] = l;
+  CheckResult result = Comparison(plan, image, options, std::move(match)).Run();
+  if (result.compared.empty()) {
+    std::string why = plan.steps.empty() ? "" : absl::StrCat(" (", result.unchecked.size(), " step",
+                                                             result.unchecked.size() == 1 ? "" : "s",
+                                                             " wrote files that cannot be compared)");
+    return absl::FailedPreconditionError(
+        absl::StrCat("nothing of the build context reaches this image through stage ", plan.stage, why,
+                     ": name the stage that copies the context with --target, or compare a directory with --map "
+                     "SRC:DEST"));
   }
-  auto context_layer = [&](int l) {
-    if (l < 0 || l >= nlayers) return false;
-    int s = result.layer_step[static_cast<size_t>(l)];
-    return s >= 0 && plan.steps[static_cast<size_t>(s)].from_context;
-  };
-
-  std::set<std::string> compared;
-  std::set<std::string> ancestors;     // directories above planned paths and roots
-  auto add_ancestors = [&](std::string p) {
-    while (p != "/" && !p.empty()) {
-      p = Parent(p);
-      if (!ancestors.insert(p).second) break;
-    }
-  };
-  for (const std::string& r : plan.dest_roots) {
-    ancestors.insert(r);
-    add_ancestors(r);
-  }
-
-  std::map<std::string, const PlannedFile*> by_path;  // by resolved image path
-  for (const PlannedFile& f : plan.files) {
-    std::string path = f.path;
-    if (!f.alt_path.empty()) {
-      auto it = image.files.find(path);
-      if (it != image.files.end() && it->second.file.type == FileType::kDir) path = f.alt_path;
-    }
-    add_ancestors(path);
-    by_path[path] = &f;
-    compared.insert(path);
-    const int copy_layer = f.step < static_cast<int>(step_layer.size()) ? step_layer[static_cast<size_t>(f.step)] : -1;
-    Finding base;
-    base.path = path;
-    base.source = f.source;
-    base.step = f.step;
-    auto it = image.files.find(path);
-    if (it == image.files.end()) {
-      Finding fd = base;
-      fd.status = "missing";
-      if (f.expected.type != FileType::kDir) fd.expected = f.expected.digest.ToString();
-      if (copy_layer >= 0) fd.layer = copy_layer;
-      fd.reason = "the build context has it; the image has nothing there";
-      result.findings.push_back(std::move(fd));
-      continue;
-    }
-    const ViewEntry& v = it->second;
-    // Changed on purpose by a later step that is not a context copy (RUN chmod, sed -i).
-    if (copy_layer >= 0 && v.layer > copy_layer && !context_layer(v.layer)) continue;
-    base.layer = v.layer;
-    const FileEntry& want = f.expected;
-    const FileEntry& have = v.file;
-    // At most one finding a path, the most basic difference first.
-    auto emit = [&](const char* status, std::string expected, std::string actual, std::string reason) {
-      Finding fd = base;
-      fd.status = status;
-      fd.expected = std::move(expected);
-      fd.actual = std::move(actual);
-      fd.reason = std::move(reason);
-      result.findings.push_back(std::move(fd));
-    };
-    if (want.type != have.type) {
-      emit("type", FileTypeName(want.type), FileTypeName(have.type),
-           absl::StrCat("a ", FileTypeName(want.type), " in the context, a ", FileTypeName(have.type), " in the image"));
-    } else if (want.type == FileType::kSymlink && want.target != have.target) {
-      emit("type", want.target, have.target,
-           absl::StrCat("symlink points to ", have.target, ", the context's to ", want.target));
-    } else if (want.type == FileType::kFile && !(want.digest == have.digest)) {
-      emit("stale", want.digest.ToString(), have.digest.ToString(),
-           want.size == have.size ? "content differs (same size)"
-                                  : absl::StrCat("content differs (", have.size, " bytes in the image, ", want.size,
-                                                 " in the context)"));
-    } else if (want.type != FileType::kSymlink && want.mode != have.mode) {
-      emit("mode", FormatMode(want.mode), FormatMode(have.mode),
-           absl::StrCat("mode ", FormatMode(have.mode), " in the image, ", FormatMode(want.mode), " in the context"));
-    }
-  }
-
-  // Left over: put there by a context copy (or under a --map destination), no longer planned.
-  for (const auto& [path, v] : image.files) {
-    bool claimed = false;
-    int step = -1;
-    if (options.claims_whole_dest) {
-      for (size_t k = 0; k < plan.steps.size(); ++k) {
-        if (path != plan.steps[k].dest && Under(path, plan.steps[k].dest)) {
-          claimed = true;
-          step = static_cast<int>(k);
-        }
-      }
-    } else if (context_layer(v.layer)) {
-      claimed = true;
-      step = result.layer_step[static_cast<size_t>(v.layer)];
-    }
-    if (!claimed) continue;
-    compared.insert(path);
-    if (by_path.count(path) != 0 || ancestors.count(path) != 0) continue;
-    if (InBytecodeCache(path, v.file.type)) continue;
-    Finding fd;
-    fd.status = "extra";
-    fd.path = path;
-    fd.layer = v.layer;
-    if (step >= 0) fd.step = step;
-    if (v.file.type != FileType::kDir) fd.actual = v.file.digest.ToString();
-    fd.reason = "a context copy put it there; the build context no longer has it";
-    result.findings.push_back(std::move(fd));
-  }
-
-  // Bytecode beside copied sources: a pyc that does not match its .py, or whose .py is gone.
-  for (const auto& [path, v] : image.files) {
-    // A legacy `name.pyc` beside its source is imported only when the .py is absent: nothing
-    // to compare.
-    if (v.file.type != FileType::kFile || !InBytecodeCache(path, v.file.type)) continue;
-    const std::string dir = Parent(path);
-    const std::string base = path.substr(dir.size() + 1);
-    const std::string name = base.substr(0, base.find('.'));
-    const std::string source_path = absl::StrCat(Parent(dir) == "/" ? "" : Parent(dir), "/", name, ".py");
-    bool covered = by_path.count(source_path) != 0;
-    for (const std::string& r : plan.dest_roots) covered = covered || (r != "/" && Under(path, r));
-    if (!covered) continue;
-    compared.insert(path);
-    Finding fd;
-    fd.status = "bytecode";
-    fd.path = path;
-    fd.layer = v.layer;
-    if (auto b = by_path.find(source_path); b != by_path.end()) fd.step = b->second->step;
-    auto src = image.files.find(source_path);
-    if (src == image.files.end()) {
-      fd.reason = absl::StrCat("its source ", source_path, " is gone");
-      result.findings.push_back(std::move(fd));
-      continue;
-    }
-    std::optional<std::string> bytes;
-    auto planned_src = by_path.find(source_path);
-    if (planned_src != by_path.end() && planned_src->second->expected.digest == src->second.file.digest &&
-        options.read_context_file && v.file.head.size() >= 8 && v.file.head[4] == 3) {
-      absl::StatusOr<std::string> data = options.read_context_file(planned_src->second->source);
-      if (data.ok()) bytes = std::move(*data);
-    }
-    std::string why;
-    if (CheckPycHeader(v.file.head, src->second.file.mtime, src->second.file.size, bytes, &why) == PycVerdict::kStale) {
-      fd.reason = why;
-      result.findings.push_back(std::move(fd));
-    }
-  }
-
-  std::stable_sort(result.findings.begin(), result.findings.end(), [](const Finding& a, const Finding& b) {
-    return a.path.value_or("") < b.path.value_or("");
-  });
-  result.compared.assign(compared.begin(), compared.end());
-  result.stale = !result.findings.empty();
   return result;
 }
 

@@ -62,13 +62,15 @@ absl::StatusOr<Context> LoadContext(const ContextOptions& options) {
   if (!S_ISDIR(st.st_mode)) {
     return absl::InvalidArgumentError(absl::StrCat("context ", ctx.dir, ": not a directory"));
   }
-  const std::string per_dockerfile = absl::StrCat(ctx.dockerfile, ".dockerignore");
+  ctx.build_rules = options.build_rules;
+  const std::string per_dockerfile =
+      options.per_dockerfile_ignore ? absl::StrCat(ctx.dockerfile, ".dockerignore") : std::string();
   const std::string root_ignore = JoinPath(ctx.dir, ".dockerignore");
 
   if (options.rev.empty()) {
     ctx.source = "worktree";
     std::string text;
-    if (IsRegularFile(per_dockerfile)) {
+    if (!per_dockerfile.empty() && IsRegularFile(per_dockerfile)) {
       ctx.ignore_file = per_dockerfile;
     } else if (IsRegularFile(root_ignore)) {
       ctx.ignore_file = root_ignore;
@@ -105,6 +107,7 @@ absl::StatusOr<Context> LoadContext(const ContextOptions& options) {
     // The ignore files are read from the revision, not from the disk.
     std::string text;
     for (const std::string& candidate : {per_dockerfile, root_ignore}) {
+      if (candidate.empty()) continue;
       std::string in_repo = Relative(candidate, git->workdir());
       if (in_repo.empty()) {
         // Not on disk (deleted since): place it by the context directory's position.

@@ -109,10 +109,11 @@ std::string AbsJoin(const std::string& dir, const std::string& rel) {
 
 struct Stage {
   std::string name;  // as written after AS (lower case), may be empty
+  int line = 0;      // of its FROM
   int parent = -1;
   Env env;
   std::string workdir = "/";
-  std::vector<CopyStep> steps;
+  std::vector<BuildStep> steps;
 };
 
 class Planner {
@@ -133,19 +134,12 @@ class Planner {
       }
       if (chosen < 0) return absl::InvalidArgumentError(absl::StrCat(df_.path, ": no stage named '", opts_.target, "'"));
     }
-    std::vector<int> chain;
-    for (int s = chosen; s >= 0; s = stages_[static_cast<size_t>(s)].parent) chain.insert(chain.begin(), s);
     CopyPlan plan;
     plan.stage = stages_[static_cast<size_t>(chosen)].name.empty() ? std::to_string(chosen)
                                                                     : stages_[static_cast<size_t>(chosen)].name;
-    for (int s : chain) {
-      for (const CopyStep& step : stages_[static_cast<size_t>(s)].steps) plan.steps.push_back(step);
-    }
+    plan.steps = ChainSteps(chosen);
     std::map<std::string, PlannedFile> files;
-    for (size_t k = 0; k < plan.steps.size(); ++k) {
-      if (!plan.steps[k].from_context) continue;
-      if (absl::Status s = PlanStep(plan.steps[k], static_cast<int>(k), files, plan.dest_roots); !s.ok()) return s;
-    }
+    if (absl::Status s = PlanSteps(plan.steps, files, plan.dest_roots, &plan.other_steps, 0); !s.ok()) return s;
     for (auto& [path, f] : files) plan.files.push_back(std::move(f));
     std::sort(plan.dest_roots.begin(), plan.dest_roots.end());
     plan.dest_roots.erase(std::unique(plan.dest_roots.begin(), plan.dest_roots.end()), plan.dest_roots.end());
@@ -161,6 +155,114 @@ class Planner {
     absl::StatusOr<std::string> v = ExpandWord(word, env, df_.escape);
     if (!v.ok()) return Error(line, std::string(v.status().message()));
     return v;
+  }
+
+  // The steps of a stage and of the stages it is built FROM, in build order.
+  std::vector<BuildStep> ChainSteps(int stage) const {
+    std::vector<int> chain;
+    for (int s = stage; s >= 0; s = stages_[static_cast<size_t>(s)].parent) chain.insert(chain.begin(), s);
+    std::vector<BuildStep> steps;
+    for (int s : chain) {
+      for (const BuildStep& step : stages_[static_cast<size_t>(s)].steps) steps.push_back(step);
+    }
+    return steps;
+  }
+
+  // Plans each step that writes files of the context: its own copies, and what COPY --from
+  // takes from another stage's copies. `origins` collects the other stages' copy steps.
+  absl::Status PlanSteps(std::vector<BuildStep>& steps, std::map<std::string, PlannedFile>& files,
+                         std::vector<std::string>& roots, std::vector<BuildStep>* origins, int depth) {
+    for (size_t k = 0; k < steps.size(); ++k) {
+      BuildStep& step = steps[k];
+      absl::Status s = absl::OkStatus();
+      if (step.source == StepSource::kContext) {
+        s = PlanStep(step, static_cast<int>(k), files, roots);
+      } else if (step.source == StepSource::kStage) {
+        s = FollowStage(step, static_cast<int>(k), files, origins, depth);
+      }
+      if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
+  // What a stage holds from the context at its end: each path with the copy step that wrote
+  // it, and the first later step that may have changed it (a RUN, or a copy from elsewhere).
+  struct StageFiles {
+    std::map<std::string, PlannedFile> files;   // step: index into origins
+    std::map<std::string, int> changed_at;      // path -> line of a later step that may change it
+  };
+
+  absl::StatusOr<StageFiles> FilesOfStage(int stage, std::vector<BuildStep>* origins, int depth) {
+    if (depth > static_cast<int>(stages_.size())) {
+      return Error(stages_[static_cast<size_t>(stage)].line, "COPY --from refers back to its own stage");
+    }
+    std::vector<BuildStep> steps = ChainSteps(stage);
+    std::map<std::string, PlannedFile> files;
+    std::vector<std::string> roots;
+    std::vector<BuildStep> nested;
+    if (absl::Status s = PlanSteps(steps, files, roots, &nested, depth + 1); !s.ok()) return s;
+    StageFiles out;
+    for (auto& [path, f] : files) {
+      // The first later step that can change files without being a copy of the context.
+      for (size_t j = static_cast<size_t>(f.step) + 1; j < steps.size(); ++j) {
+        const BuildStep& later = steps[j];
+        if (later.writes_layer && later.keyword != "WORKDIR" && later.source != StepSource::kContext &&
+            later.source != StepSource::kStage) {
+          out.changed_at[path] = later.line;
+          break;
+        }
+      }
+      const BuildStep& origin = f.via >= 0 ? nested[static_cast<size_t>(f.via)] : steps[static_cast<size_t>(f.step)];
+      f.via = AddOrigin(origins, origin);
+      out.files.emplace(path, std::move(f));
+    }
+    return out;
+  }
+
+  static int AddOrigin(std::vector<BuildStep>* origins, const BuildStep& step) {
+    for (size_t i = 0; i < origins->size(); ++i) {
+      if ((*origins)[i].line == step.line && (*origins)[i].stage == step.stage) return static_cast<int>(i);
+    }
+    origins->push_back(step);
+    return static_cast<int>(origins->size()) - 1;
+  }
+
+  // COPY --from=STAGE: the files it takes that the stage copied straight from the context.
+  absl::Status FollowStage(BuildStep& step, int k, std::map<std::string, PlannedFile>& files,
+                           std::vector<BuildStep>* origins, int depth) {
+    absl::StatusOr<StageFiles> stage = FilesOfStage(step.from_stage, origins, depth);
+    if (!stage.ok()) return stage.status();
+    int changed_line = 0;
+    for (const std::string& raw : step.written) {
+      const std::string src = CleanPath(absl::StrCat("/", raw));
+      const bool wild = HasWildcard(src);
+      for (const auto& [path, f] : stage->files) {
+        std::string to;
+        if (wild ? GlobMatch(src, path) : path == src) {
+          to = step.dest_is_dir || wild ? AbsJoin(step.dest, Basename(path)) : step.dest;
+        } else if (src == "/" || absl::StartsWith(path, absl::StrCat(src, "/"))) {
+          to = AbsJoin(step.dest, path.substr(src == "/" ? 1 : src.size() + 1));
+        } else {
+          continue;
+        }
+        if (auto c = stage->changed_at.find(path); c != stage->changed_at.end()) {
+          if (changed_line == 0 || c->second < changed_line) changed_line = c->second;
+          continue;
+        }
+        PlannedFile planned = f;
+        planned.path = to;
+        planned.alt_path.clear();
+        planned.step = k;
+        if (step.chmod) planned.expected.mode = *step.chmod;
+        files[to] = std::move(planned);
+      }
+    }
+    const std::string& name = step.from;
+    step.unchecked = changed_line > 0
+                         ? absl::StrCat("stage ", name, " may change its copies with Dockerfile:", changed_line,
+                                        " after copying them, and made the rest by RUN or took it from its base image")
+                         : absl::StrCat("stage ", name, " made it by RUN or took it from its base image");
+    return absl::OkStatus();
   }
 
   // Global ARGs, then each stage's ARG, ENV, WORKDIR, COPY and ADD.
@@ -182,6 +284,7 @@ class Planner {
         absl::StatusOr<std::string> image = Expand(words[w], globals, ins.line);
         if (!image.ok()) return image.status();
         Stage next;
+        next.line = ins.line;
         if (w + 2 < words.size() && absl::AsciiStrToLower(words[w + 1]) == "as") {
           next.name = absl::AsciiStrToLower(words[w + 2]);
         }
@@ -214,9 +317,12 @@ class Planner {
           Env& target = st == nullptr ? globals : stage_args;
           if (value) target[name] = *value;
         }
+        if (st != nullptr) st->steps.push_back(PlainStep(ins, *st));
         continue;
       }
       if (st == nullptr) return Error(ins.line, absl::StrCat(ins.keyword, " before the first FROM"));
+      if (ins.keyword != "COPY" && ins.keyword != "ADD") st->steps.push_back(PlainStep(ins, *st));
+      if (ins.keyword == "RUN") ReadRun(ins, st->steps.back());
       if (ins.keyword == "ENV") {
         std::vector<std::string> words = ShellWords(ins.args, df_.escape);
         if (!words.empty() && words[0].find('=') == std::string::npos) {
@@ -244,7 +350,7 @@ class Planner {
         continue;
       }
       if (ins.keyword == "COPY" || ins.keyword == "ADD") {
-        absl::StatusOr<CopyStep> step = ReadCopy(ins, *st, scope);
+        absl::StatusOr<BuildStep> step = ReadCopy(ins, *st, scope);
         if (!step.ok()) return step.status();
         st->steps.push_back(std::move(*step));
       }
@@ -252,12 +358,50 @@ class Planner {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<CopyStep> ReadCopy(const Instruction& ins, const Stage& st, const Env& scope) {
-    CopyStep step;
+  // An instruction that copies nothing: one history entry, and a layer for RUN and WORKDIR.
+  BuildStep PlainStep(const Instruction& ins, const Stage& st) const {
+    BuildStep step;
     step.line = ins.line;
     step.text = ins.text;
     step.keyword = ins.keyword;
     step.stage = st.name.empty() ? std::to_string(stages_.size() - 1) : st.name;
+    step.writes_layer = ins.keyword == "RUN" || ins.keyword == "WORKDIR";
+    return step;
+  }
+
+  // RUN --mount=type=bind without from= (or from the context) reads the build context: what
+  // that step makes from it cannot be compared.
+  static void ReadRun(const Instruction& ins, BuildStep& step) {
+    for (const std::string& word : Fields(ins.args)) {
+      if (!absl::StartsWith(word, "--")) break;
+      if (!absl::StartsWith(word, "--mount=")) continue;
+      bool bind = false, elsewhere = false;
+      for (absl::string_view kv : absl::StrSplit(word.substr(8), ',')) {
+        if (kv == "type=bind") bind = true;
+        if (absl::StartsWith(kv, "from=") && kv != "from=context") elsewhere = true;
+      }
+      if (bind && !elsewhere) {
+        step.binds_context = true;
+        step.unchecked = "reads the build context through RUN --mount=type=bind; what it made cannot be compared";
+      }
+    }
+  }
+
+  // The stage a --from value names (by name, or by index), or -1 for an image.
+  int StageNamed(const std::string& from) const {
+    const std::string lower = absl::AsciiStrToLower(from);
+    for (size_t i = 0; i < stages_.size(); ++i) {
+      if (!stages_[i].name.empty() && stages_[i].name == lower) return static_cast<int>(i);
+    }
+    int index = -1;
+    if (absl::SimpleAtoi(from, &index) && index >= 0 && index < static_cast<int>(stages_.size())) return index;
+    return -1;
+  }
+
+  absl::StatusOr<BuildStep> ReadCopy(const Instruction& ins, const Stage& st, const Env& scope) {
+    BuildStep step = PlainStep(ins, st);
+    step.writes_layer = true;
+    step.source = StepSource::kContext;
     // Flags first (--name=value), then the sources and the destination.
     std::string rest = ins.args;
     for (;;) {
@@ -275,7 +419,9 @@ class Planner {
           eq == std::string::npos ? std::string() : Expand(flag.substr(eq + 1), scope, ins.line);
       if (!value.ok()) return value.status();
       if (name == "from") {
-        step.from_context = false;
+        step.from = *value;
+        step.from_stage = StageNamed(*value);
+        step.source = step.from_stage >= 0 ? StepSource::kStage : StepSource::kImage;
       } else if (name == "chmod") {
         uint32_t mode = 0;
         if (value->empty() || value->find_first_not_of("01234567") != std::string::npos ||
@@ -302,21 +448,45 @@ class Planner {
     words.pop_back();
     absl::StatusOr<std::string> dest = Expand(raw_dest, scope, ins.line);
     if (!dest.ok()) return dest.status();
+    step.dest_written = *dest;
     step.dest_is_dir = absl::EndsWith(*dest, "/") || *dest == "." || absl::EndsWith(*dest, "/.");
     step.dest = AbsJoin(st.workdir, *dest);
-    bool any_context = false;
+    bool any_context = false, any_remote = false;
     for (const std::string& w : words) {
-      if (absl::StartsWith(w, "<<")) continue;  // a heredoc: not from the context
+      if (absl::StartsWith(w, "<<")) {  // a heredoc: the Dockerfile's own text
+        step.written.push_back(w);
+        continue;
+      }
       absl::StatusOr<std::string> src = Expand(w, scope, ins.line);
       if (!src.ok()) return src.status();
-      if (ins.keyword == "ADD" && IsRemote(*src)) continue;
+      step.written.push_back(*src);
+      if (step.source != StepSource::kContext) continue;
+      if (ins.keyword == "ADD" && IsRemote(*src)) {
+        any_remote = true;
+        continue;
+      }
       step.sources.push_back(*src);
       any_context = true;
     }
-    if (!any_context) step.from_context = false;
-    if (step.sources.size() > 1) step.dest_is_dir = true;
-    for (const std::string& s : step.sources) {
+    if (step.source == StepSource::kContext && !any_context) {
+      step.source = any_remote ? StepSource::kRemote : StepSource::kHeredoc;
+    }
+    if (step.written.size() > 1) step.dest_is_dir = true;
+    for (const std::string& s : step.written) {
       if (HasWildcard(s)) step.dest_is_dir = true;
+    }
+    switch (step.source) {
+      case StepSource::kImage:
+        step.unchecked = absl::StrCat("copied from the image ", step.from);
+        break;
+      case StepSource::kRemote:
+        step.unchecked = "a remote source";
+        break;
+      case StepSource::kHeredoc:
+        step.unchecked = "a heredoc of the Dockerfile";
+        break;
+      default:
+        break;
     }
     return step;
   }
@@ -337,7 +507,7 @@ class Planner {
   }
 
   void Put(std::map<std::string, PlannedFile>& files, std::string path, std::string alt, const std::string& source,
-           FileEntry expected, const CopyStep& step, int k) {
+           FileEntry expected, const BuildStep& step, int k) {
     if (step.chmod) expected.mode = *step.chmod;
     PlannedFile f;
     f.path = path;
@@ -349,7 +519,7 @@ class Planner {
     files[std::move(path)] = std::move(f);
   }
 
-  absl::Status PlanStep(const CopyStep& step, int k, std::map<std::string, PlannedFile>& files,
+  absl::Status PlanStep(const BuildStep& step, int k, std::map<std::string, PlannedFile>& files,
                         std::vector<std::string>& roots) {
     std::vector<IgnoreMatcher> excludes;
     if (!step.excludes.empty()) {
@@ -420,7 +590,7 @@ class Planner {
   // COPY --parents: each match keeps its path below the pivot ("/./"; else the context root),
   // and `**` spans directories.
   template <typename Excluded>
-  absl::Status PlanParents(const CopyStep& step, int k, std::map<std::string, PlannedFile>& files,
+  absl::Status PlanParents(const BuildStep& step, int k, std::map<std::string, PlannedFile>& files,
                            std::vector<std::string>& roots, const Excluded& excluded) {
     roots.push_back(step.dest);
     for (const std::string& raw : step.sources) {
@@ -459,7 +629,7 @@ class Planner {
   }
 
   // ADD of a local tar (plain, gzip or zstd, by content) unpacks it into the destination.
-  absl::StatusOr<bool> PlanArchive(const CopyStep& step, int k, const FileEntry& src,
+  absl::StatusOr<bool> PlanArchive(const BuildStep& step, int k, const FileEntry& src,
                                    std::map<std::string, PlannedFile>& files, std::vector<std::string>& roots) {
     absl::StatusOr<std::string> bytes = opts_.read_context_file(src.path);
     if (!bytes.ok()) return bytes.status();

@@ -105,7 +105,10 @@ struct EngineClient::Impl {
         msg = j["message"].get<std::string>();
       }
       auto code = r->status == 404 ? absl::StatusCode::kNotFound : absl::StatusCode::kInvalidArgument;
-      return absl::Status(code, absl::StrCat("the engine answered ", r->status, ": ", absl::StripAsciiWhitespace(msg)));
+      absl::string_view text = absl::StripAsciiWhitespace(msg);
+      if (r->status == 404 && !text.empty()) return absl::Status(code, text);  // names the reference itself
+      return absl::Status(code, absl::StrCat("the engine at ", host, " answered HTTP ", r->status, " to GET ", path,
+                                             text.empty() ? " with an empty body" : absl::StrCat(": ", text)));
     }
     return absl::OkStatus();
   }

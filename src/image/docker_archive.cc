@@ -388,6 +388,9 @@ absl::StatusOr<ImageView> ReadDaemonImage(const std::string& ref, const std::str
   const std::string image = EscapePathSegment(ref);
   // The image must exist before its export is streamed; this also gives a clear 404.
   absl::StatusOr<std::string> info = client->Get(absl::StrCat("/images/", image, "/json"));
+  if (absl::IsNotFound(info.status())) {
+    return absl::NotFoundError(absl::StrCat("No such image in the engine at ", client->host()));
+  }
   if (!info.ok()) return info.status();
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoStatus(errno, "creating a pipe");

@@ -32,9 +32,10 @@ absl::StatusOr<ImageView> ReadFlatTar(const std::string& path) {
   view.layers.push_back(std::move(info));
   std::vector<LayerContents> layers;
   layers.push_back(std::move(*layer));
-  absl::StatusOr<std::map<std::string, ViewEntry>> files = ApplyLayers(std::move(layers));
+  absl::StatusOr<LayeredFiles> files = ApplyLayers(std::move(layers));
   if (!files.ok()) return files.status();
-  view.files = std::move(*files);
+  view.files = std::move(files->files);
+  view.flat = true;
   return view;
 }
 
@@ -46,6 +47,7 @@ absl::StatusOr<ImageView> ReadRootfs(const std::string& dir, int jobs) {
   ImageView view;
   view.transport = "rootfs";
   view.ref = dir;
+  view.flat = true;
   LayerInfo info;
   info.entries = entries->size();
   view.layers.push_back(std::move(info));

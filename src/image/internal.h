@@ -81,6 +81,10 @@ class ZstdReader : public ByteReader {
 /// Parses a JSON document; errors name `what`.
 absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text, absl::string_view what);
 
+/// Whether an image of platform `have` ("os/arch[/variant]") is what `want` asks for: equal,
+/// or `want` names no variant and `have` adds one.
+bool PlatformMatches(const std::string& have, const std::string& want);
+
 /// Builds the image view from a config blob and decoded layers (in manifest order):
 /// verifies each layer's diff_id against the config, matches history to layers, applies them.
 absl::StatusOr<ImageView> AssembleImage(std::string transport, std::string ref,

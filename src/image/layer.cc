@@ -220,10 +220,13 @@ void AddParents(std::map<std::string, ViewEntry>& view, const std::string& path,
 
 }  // namespace
 
-absl::StatusOr<std::map<std::string, ViewEntry>> ApplyLayers(std::vector<LayerContents> layers) {
-  std::map<std::string, ViewEntry> view;
+absl::StatusOr<LayeredFiles> ApplyLayers(std::vector<LayerContents> layers) {
+  LayeredFiles out;
+  std::map<std::string, ViewEntry>& view = out.files;
+  out.layers.resize(layers.size());
   for (size_t li = 0; li < layers.size(); ++li) {
     LayerContents& layer = layers[li];
+    LayerChanges& changes = out.layers[li];
     const int index = static_cast<int>(li);
     // Whiteouts and opaque markers hide lower layers only, wherever they stand in the tar:
     // apply them before any entry of this layer.
@@ -232,6 +235,7 @@ absl::StatusOr<std::map<std::string, ViewEntry>> ApplyLayers(std::vector<LayerCo
       view.erase(gone);
       EraseBelow(view, gone);
     }
+    changes.entries.reserve(layer.entries.size());
     for (LayerEntry& le : layer.entries) {
       ViewEntry ve;
       ve.layer = index;
@@ -256,10 +260,38 @@ absl::StatusOr<std::map<std::string, ViewEntry>> ApplyLayers(std::vector<LayerCo
         EraseBelow(view, path);  // a file over a directory replaces its subtree
       }
       AddParents(view, path, index);
+      changes.entries.push_back(ve.file);
       view.insert_or_assign(path, std::move(ve));
     }
+    changes.whiteouts = std::move(layer.whiteouts);
+    changes.opaque_dirs = std::move(layer.opaque_dirs);
   }
-  return view;
+  return out;
+}
+
+LayerIndex::LayerIndex(const LayerChanges& changes)
+    : whiteouts_(changes.whiteouts), opaque_dirs_(changes.opaque_dirs) {
+  for (const FileEntry& e : changes.entries) written_[e.path] = &e;
+  std::sort(whiteouts_.begin(), whiteouts_.end());
+  std::sort(opaque_dirs_.begin(), opaque_dirs_.end());
+}
+
+const FileEntry* LayerIndex::Written(const std::string& path) const {
+  auto it = written_.find(path);
+  return it == written_.end() ? nullptr : it->second;
+}
+
+bool LayerIndex::Deletes(const std::string& path) const {
+  if (std::binary_search(whiteouts_.begin(), whiteouts_.end(), path)) return true;
+  // Each parent, from the nearest up to the root.
+  for (std::string p = path; p.size() > 1;) {
+    size_t slash = p.rfind('/');
+    p = slash == 0 ? "/" : p.substr(0, slash);
+    if (std::binary_search(whiteouts_.begin(), whiteouts_.end(), p)) return true;
+    if (std::binary_search(opaque_dirs_.begin(), opaque_dirs_.end(), p)) return true;
+    if (const FileEntry* e = Written(p); e != nullptr && e->type != FileType::kDir) return true;
+  }
+  return false;
 }
 
 }  // namespace stalecheck

@@ -76,18 +76,27 @@ absl::StatusOr<ImageView> AssembleImage(std::string transport, std::string ref,
         auto e = entry.find("empty_layer");
         empty = e != entry.end() && e->is_boolean() && e->get<bool>();
       }
-      if (empty) continue;
-      if (next >= view.layers.size()) break;
-      LayerInfo& info = view.layers[next++];
-      info.created_by = OptString(entry, "created_by");
-      info.created = OptString(entry, "created");
-      info.comment = OptString(entry, "comment");
+      HistoryEntry he;
+      he.created_by = OptString(entry, "created_by");
+      he.created = OptString(entry, "created");
+      he.comment = OptString(entry, "comment");
+      if (!empty && next < view.layers.size()) {
+        LayerInfo& info = view.layers[next];
+        info.created_by = he.created_by;
+        info.created = he.created;
+        info.comment = he.comment;
+        he.layer = static_cast<int>(next++);
+      } else if (!empty) {
+        break;  // more history than layers: the rest describes nothing here
+      }
+      view.history.push_back(std::move(he));
     }
   }
 
-  absl::StatusOr<std::map<std::string, ViewEntry>> files = ApplyLayers(std::move(layers));
+  absl::StatusOr<LayeredFiles> files = ApplyLayers(std::move(layers));
   if (!files.ok()) return files.status();
-  view.files = std::move(*files);
+  view.files = std::move(files->files);
+  view.changes = std::move(files->layers);
   return view;
 }
 

@@ -77,11 +77,6 @@ bool IsAttestation(const nlohmann::json& desc) {
   return PlatformOf(desc) == "unknown/unknown";
 }
 
-bool PlatformMatches(const std::string& have, const std::string& want) {
-  if (have == want) return true;
-  // "linux/arm64" matches "linux/arm64/v8"; a wanted variant must match exactly.
-  return absl::StartsWith(have, absl::StrCat(want, "/")) && std::count(want.begin(), want.end(), '/') == 1;
-}
 
 // Picks the one descriptor a list of them means: by platform among several.
 absl::StatusOr<nlohmann::json> Choose(const std::vector<nlohmann::json>& descs,
@@ -105,6 +100,12 @@ absl::StatusOr<nlohmann::json> Choose(const std::vector<nlohmann::json>& descs,
 }
 
 }  // namespace
+
+bool PlatformMatches(const std::string& have, const std::string& want) {
+  if (have == want) return true;
+  // "linux/arm64" matches "linux/arm64/v8"; a wanted variant must match exactly.
+  return absl::StartsWith(have, absl::StrCat(want, "/")) && std::count(want.begin(), want.end(), '/') == 1;
+}
 
 absl::StatusOr<ImageView> ReadOciLayout(const std::string& dir, const std::string& tag,
                                         const std::string& platform_in, int jobs) {

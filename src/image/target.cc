@@ -1,7 +1,11 @@
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <optional>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "src/image/internal.h"
 #include "src/image/readers.h"
 #include "stalecheck/image.h"
 
@@ -37,6 +41,59 @@ void SplitPathTag(const std::string& ref, std::string* path, std::string* tag) {
   *tag = ref.substr(colon + 1);
 }
 
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// Whether `s` can be an image tag ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}).
+bool IsTag(const std::string& s) {
+  if (s.empty() || s.size() > 128 || s[0] == '.' || s[0] == '-') return false;
+  for (char c : s) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '.' || c == '-')) return false;
+  }
+  return true;
+}
+
+// "docker-deamon:app:dev" and "tarr:/x.tar" are misspelt transports, not image names: what
+// follows the first ':' cannot be a tag, and the word before it is close to a transport.
+std::optional<std::string> MisspeltTransport(const std::string& target) {
+  size_t colon = target.find(':');
+  if (colon == std::string::npos || colon == 0) return std::nullopt;
+  const std::string word = target.substr(0, colon);
+  if (word.find_first_of("/.") != std::string::npos || IsTag(target.substr(colon + 1))) return std::nullopt;
+  std::optional<std::string> best;
+  size_t best_d = 3;
+  for (const char* t : kTransports) {
+    size_t d = EditDistance(word, t);
+    if (d < best_d) {
+      best_d = d;
+      best = t;
+    }
+  }
+  return best;
+}
+
+std::string ConfigPlatform(const nlohmann::json& config) {
+  auto str = [&](const char* k) {
+    auto it = config.find(k);
+    return it != config.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  std::string p = absl::StrCat(str("os"), "/", str("architecture"));
+  if (std::string v = str("variant"); !v.empty()) absl::StrAppend(&p, "/", v);
+  return p;
+}
+
 }  // namespace
 
 absl::StatusOr<TargetName> ParseTarget(const std::string& target) {
@@ -56,6 +113,13 @@ absl::StatusOr<TargetName> ParseTarget(const std::string& target) {
     }
   }
   bool is_dir = false;
+  if (!Exists(target, &is_dir)) {
+    if (std::optional<std::string> t = MisspeltTransport(target)) {
+      return absl::InvalidArgumentError(absl::StrCat("target ", target, ": unknown transport '",
+                                                     target.substr(0, target.find(':')), ":'; did you mean ", *t,
+                                                     ":? (transports: docker-daemon, docker-archive, oci, tar, rootfs)"));
+    }
+  }
   if (Exists(target, &is_dir)) {
     bool layout = false;
     if (!is_dir) return TargetName{"docker-archive", target};
@@ -87,8 +151,21 @@ absl::StatusOr<ImageView> ReadImage(const TargetName& target, const ReadOptions&
                           "(docker save -o app.tar IMAGE) and name docker-archive:app.tar"));
   }
   if (!view.ok()) {
+    std::string hint;
+    if (target.transport == "docker-archive" && absl::StrContains(view.status().message(), "no manifest.json")) {
+      hint = absl::StrCat("; a flat filesystem tar (docker export) is read as tar:", target.ref);
+    }
     return absl::Status(view.status().code(),
-                        absl::StrCat(target.transport, ":", target.ref, ": ", view.status().message()));
+                        absl::StrCat(target.transport, ":", target.ref, ": ", view.status().message(), hint));
+  }
+  // A platform the target cannot satisfy is an error, never ignored (an OCI layout chose by it).
+  if (!options.platform.empty() && target.transport != "oci") {
+    const std::string have = view->config.is_object() ? ConfigPlatform(view->config) : std::string();
+    if (have.empty() || have == "/" || !internal::PlatformMatches(have, options.platform)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          target.transport, ":", target.ref, ": --platform ", options.platform, ": the image is ",
+          have.empty() || have == "/" ? std::string("of no stated platform") : have));
+    }
   }
   view->transport = target.transport;
   view->ref = target.ref;

@@ -21,14 +21,51 @@ std::map<std::string, int> Counts(const CheckResult& r) {
   return c;
 }
 
-const CopyStep* StepOf(const CheckReport& r, const Finding& f) {
+const BuildStep* StepOf(const CheckReport& r, const Finding& f) {
   if (!f.step || *f.step < 0 || *f.step >= static_cast<int>(r.plan.steps.size())) return nullptr;
   return &r.plan.steps[static_cast<size_t>(*f.step)];
 }
 
-std::string Message(const Finding& f) {
+const BuildStep* ViaOf(const CheckReport& r, const Finding& f) {
+  if (!f.via || *f.via < 0 || *f.via >= static_cast<int>(r.plan.other_steps.size())) return nullptr;
+  return &r.plan.other_steps[static_cast<size_t>(*f.via)];
+}
+
+// The step a layer was matched to, or null.
+const BuildStep* StepOfLayer(const CheckReport& r, int layer) {
+  if (layer < 0 || layer >= static_cast<int>(r.result.layer_step.size())) return nullptr;
+  int s = r.result.layer_step[static_cast<size_t>(layer)];
+  return s < 0 ? nullptr : &r.plan.steps[static_cast<size_t>(s)];
+}
+
+const LayerInfo* LayerAt(const CheckReport& r, std::optional<int> layer) {
+  if (!layer || *layer < 0 || *layer >= static_cast<int>(r.image.layers.size())) return nullptr;
+  return &r.image.layers[static_cast<size_t>(*layer)];
+}
+
+// "layer 5 (RUN chown -R app /app) at Dockerfile:7", for a later change beside a finding.
+std::string LaterChange(const CheckReport& r, const Finding& f) {
+  const LayerInfo* l = LayerAt(r, f.changed_by);
+  if (l == nullptr) return "";
+  std::string out = absl::StrCat("layer ", l->index);
+  if (const BuildStep* s = StepOfLayer(r, l->index); s != nullptr && s->line > 0) {
+    absl::StrAppend(&out, " (", s->text, ") at ", r.context.dockerfile, ":", s->line);
+  } else if (l->created_by) {
+    absl::StrAppend(&out, " (", *l->created_by, ")");
+  }
+  return out;
+}
+
+int UncheckedPaths(const CheckResult& r) {
+  int n = static_cast<int>(r.unchecked_bytecode.size());
+  for (const UncheckedStep& u : r.unchecked) n += u.paths.value_or(0);
+  return n;
+}
+
+std::string Message(const CheckReport& r, const Finding& f) {
+  std::string later = LaterChange(r, f);
   return absl::StrCat(f.status, " ", f.path.value_or("-"), f.source ? absl::StrCat(" (", *f.source, ")") : "", ": ",
-                      f.reason);
+                      f.reason, later.empty() ? "" : absl::StrCat("; later changed by ", later));
 }
 
 }  // namespace
@@ -45,21 +82,50 @@ OJson CheckJson(const CheckReport& r) {
                {"created", Opt(l.created)}};
     }
     OJson instruction = nullptr;
-    if (const CopyStep* s = StepOf(r, f); s != nullptr && s->line > 0) {
+    if (const BuildStep* s = StepOf(r, f); s != nullptr && s->line > 0) {
       instruction = {{"line", s->line}, {"text", s->text}};
+    }
+    OJson via = nullptr;
+    if (const BuildStep* s = ViaOf(r, f)) via = {{"stage", s->stage}, {"line", s->line}, {"text", s->text}};
+    OJson changed = nullptr;
+    if (const LayerInfo* l = LayerAt(r, f.changed_by)) {
+      changed = {{"layer", l->index}, {"created_by", Opt(l->created_by)}, {"instruction", nullptr}};
+      if (const BuildStep* s = StepOfLayer(r, l->index); s != nullptr && s->line > 0) {
+        changed["instruction"] = {{"line", s->line}, {"text", s->text}};
+      }
     }
     findings.push_back({{"status", f.status},
                         {"path", Opt(f.path)},
                         {"source", Opt(f.source)},
                         {"expected", Opt(f.expected)},
                         {"actual", Opt(f.actual)},
+                        {"origin", "layer"},
                         {"layer", layer},
                         {"instruction", instruction},
+                        {"via", via},
+                        {"changed_later", changed},
                         {"reason", f.reason}});
+  }
+  OJson unchecked = OJson::array();
+  for (const UncheckedStep& u : r.result.unchecked) {
+    const BuildStep& s = r.plan.steps[static_cast<size_t>(u.step)];
+    unchecked.push_back({{"step", s.text},
+                         {"line", s.line},
+                         {"paths", u.paths ? OJson(*u.paths) : OJson(nullptr)},
+                         {"reason", u.reason}});
+  }
+  if (!r.result.unchecked_bytecode.empty()) {
+    unchecked.push_back({{"step", nullptr},
+                         {"line", nullptr},
+                         {"paths", r.result.unchecked_bytecode.size()},
+                         {"reason", "bytecode whose header matches, and whose code no local Python could compile again "
+                                    "(none with its magic number)"},
+                         {"files", r.result.unchecked_bytecode}});
   }
   std::map<std::string, int> counts = Counts(r.result);
   OJson summary = {{"compared", r.result.compared.size()}};
   for (const char* s : kStatuses) summary[s] = counts[s];
+  summary["unchecked"] = UncheckedPaths(r.result);
   return {{"schema_version", 1},
           {"verdict", r.result.stale ? "stale" : "fresh"},
           {"context",
@@ -69,9 +135,11 @@ OJson CheckJson(const CheckReport& r) {
             {"dockerfile", r.context.dockerfile},
             {"stage", r.plan.stage},
             {"files", r.context.entries.size()},
-            {"digest", r.context.root.Hex()}}},
+            {"digest", r.context.root.Hex()},
+            {"build_rules", r.context.build_rules}}},
           {"target", {{"transport", r.image.transport}, {"ref", r.image.ref}, {"image_id", Opt(r.image.image_id)}}},
           {"summary", summary},
+          {"unchecked", unchecked},
           {"findings", findings}};
 }
 
@@ -92,8 +160,12 @@ std::string CheckText(const CheckReport& r, bool color) {
     } else {
       key = "not in the image";
     }
-    if (const CopyStep* s = StepOf(r, f); s != nullptr && s->line > 0) {
+    if (const BuildStep* s = StepOf(r, f); s != nullptr && s->line > 0) {
       absl::StrAppend(&key, "\n  from ", r.context.dockerfile, ":", s->line, "  ", s->text);
+    }
+    if (const BuildStep* s = ViaOf(r, f)) {
+      absl::StrAppend(&key, "\n  which stage ", s->stage, " copied from the context at ", r.context.dockerfile, ":",
+                      s->line, "  ", s->text);
     }
     auto [it, fresh] = index.emplace(key, groups.size());
     if (fresh) groups.push_back({key, {}});
@@ -105,7 +177,20 @@ std::string CheckText(const CheckReport& r, bool color) {
       absl::StrAppendFormat(&out, "  %s%-8s%s %s", red, f->status, reset, f->path ? QuotedName(*f->path) : "-");
       if (f->source && *f->source != f->path.value_or("")) absl::StrAppend(&out, "  <- ", QuotedName(*f->source));
       absl::StrAppend(&out, "\n           ", f->reason, "\n");
+      if (std::string later = LaterChange(r, *f); !later.empty()) {
+        absl::StrAppend(&out, "           later changed by ", later, "\n");
+      }
     }
+  }
+  for (const UncheckedStep& u : r.result.unchecked) {
+    const BuildStep& s = r.plan.steps[static_cast<size_t>(u.step)];
+    absl::StrAppend(&out, "unchecked: ", u.paths ? absl::StrCat(*u.paths, " path", *u.paths == 1 ? "" : "s")
+                                                 : std::string("paths"),
+                    " from ", r.context.dockerfile, ":", s.line, "  ", s.text, "\n           ", u.reason, "\n");
+  }
+  for (const std::string& p : r.result.unchecked_bytecode) {
+    absl::StrAppend(&out, "unchecked: ", QuotedName(p),
+                    "\n           its header matches; no local Python has its magic number to compile it again\n");
   }
   auto counts = Counts(r.result);
   std::string detail;
@@ -113,13 +198,21 @@ std::string CheckText(const CheckReport& r, bool color) {
     if (counts[s] > 0) absl::StrAppend(&detail, detail.empty() ? "" : ", ", counts[s], " ", s);
   }
   std::string target = absl::StrCat(r.image.transport, ":", r.image.ref);
+  const int unchecked = UncheckedPaths(r.result);
+  std::string tail;
+  if (unchecked > 0) absl::StrAppend(&tail, "; ", unchecked, " path", unchecked == 1 ? "" : "s", " unchecked");
+  if (r.image.flat) {
+    absl::StrAppend(&tail, "; a flat ", r.image.transport,
+                    ": target has no layers, so files a RUN changed cannot be told apart from stale copies");
+  }
   if (r.result.stale) {
     absl::StrAppend(&out, red, bold, "stale", reset, ": ", r.result.findings.size(), " finding",
                     r.result.findings.size() == 1 ? "" : "s", " (", detail, ") in ", r.result.compared.size(),
-                    " compared paths; ", target, " vs context ", r.context.dir, " (", r.context.source, ")\n");
+                    " compared paths; ", target, " vs context ", r.context.dir, " (", r.context.source, ")", tail,
+                    "\n");
   } else {
     absl::StrAppend(&out, green, bold, "fresh", reset, ": ", r.result.compared.size(), " compared paths match; ", target,
-                    " vs context ", r.context.dir, " (", r.context.source, ")\n");
+                    " vs context ", r.context.dir, " (", r.context.source, ")", tail, "\n");
   }
   return out;
 }
@@ -136,25 +229,31 @@ std::string CheckJunit(const CheckReport& r) {
     if (it == by_path.end()) {
       cases += "/>\n";
     } else {
-      absl::StrAppend(&cases, ">\n      <failure type=\"", it->second->status, "\" message=\"", XmlText(Message(*it->second)),
+      absl::StrAppend(&cases, ">\n      <failure type=\"", it->second->status, "\" message=\"", XmlText(Message(r, *it->second)),
                       "\"/>\n    </testcase>\n");
     }
   }
+  for (const std::string& p : r.result.unchecked_bytecode) {
+    absl::StrAppend(&cases, "    <testcase classname=\"stalecheck\" name=\"", XmlText(p),
+                    "\">\n      <skipped message=\"no local Python with its magic number\"/>\n    </testcase>\n");
+  }
+  const size_t tests = r.result.compared.size() + r.result.unchecked_bytecode.size();
   return absl::StrCat("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"stalecheck ",
-                      XmlText(r.image.transport + ":" + r.image.ref), "\" tests=\"", r.result.compared.size(),
-                      "\" failures=\"", r.result.findings.size(), "\">\n", cases, "  </testsuite>\n</testsuites>\n");
+                      XmlText(r.image.transport + ":" + r.image.ref), "\" tests=\"", tests,
+                      "\" failures=\"", r.result.findings.size(), "\" skipped=\"", r.result.unchecked_bytecode.size(),
+                      "\">\n", cases, "  </testsuite>\n</testsuites>\n");
 }
 
 std::string CheckSarif(const CheckReport& r) {
   OJson results = OJson::array();
   for (const Finding& f : r.result.findings) {
     OJson loc = {{"physicalLocation", {{"artifactLocation", {{"uri", r.context.dockerfile}}}}}};
-    if (const CopyStep* s = StepOf(r, f); s != nullptr && s->line > 0) {
+    if (const BuildStep* s = StepOf(r, f); s != nullptr && s->line > 0) {
       loc["physicalLocation"]["region"] = {{"startLine", s->line}};
     }
     results.push_back({{"ruleId", f.status},
                        {"level", "error"},
-                       {"message", {{"text", Message(f)}}},
+                       {"message", {{"text", Message(r, f)}}},
                        {"locations", OJson::array({loc})}});
   }
   OJson rules = OJson::array();
@@ -170,8 +269,8 @@ std::string CheckGithub(const CheckReport& r) {
   std::string out;
   for (const Finding& f : r.result.findings) {
     std::string loc = absl::StrCat("file=", r.context.dockerfile);
-    if (const CopyStep* s = StepOf(r, f); s != nullptr && s->line > 0) absl::StrAppend(&loc, ",line=", s->line);
-    std::string msg = absl::StrReplaceAll(Message(f), {{"%", "%25"}, {"\r", "%0D"}, {"\n", "%0A"}});
+    if (const BuildStep* s = StepOf(r, f); s != nullptr && s->line > 0) absl::StrAppend(&loc, ",line=", s->line);
+    std::string msg = absl::StrReplaceAll(Message(r, f), {{"%", "%25"}, {"\r", "%0D"}, {"\n", "%0A"}});
     absl::StrAppend(&out, "::error ", loc, ",title=stalecheck ", f.status, "::", msg, "\n");
   }
   if (!r.result.stale) absl::StrAppend(&out, "::notice::stalecheck: fresh (", r.result.compared.size(), " paths)\n");
