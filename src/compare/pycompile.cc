@@ -4,6 +4,8 @@
 // they depend on reference counts in the process that wrote them.
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -82,6 +84,11 @@ std::optional<std::string> RunPython(const std::string& python, const char* scri
   }
   // Write from a thread while this one reads, so that neither pipe can fill and stall.
   std::thread writer([fd = in[1], &input] {
+    // An interpreter that exits early makes writes fail with EPIPE, not a signal.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
     size_t done = 0;
     while (done < input.size()) {
       ssize_t n = ::write(fd, input.data() + done, input.size() - done);

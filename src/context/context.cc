@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <memory>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "stalecheck/git_source.h"
 #include "stalecheck/ignore.h"
@@ -51,6 +53,32 @@ Digest128 RootDigest(const std::vector<FileEntry>& entries) {
   return h.Finish();
 }
 
+namespace {
+
+// The legacy builder's CLI walks into an excluded directory as BuildKit's does (when an
+// exception starts with "<dir>/"), but never sends the directory itself: the engine makes it
+// again, 0755, as the parent of a file the walk re-included, and not at all when it has none.
+// (Run on 20.10: `dir` 0700 with `!dir/keep.txt` lands as 0755 under the legacy builder.)
+std::vector<FileEntry> AsLegacyBuilderSends(std::vector<FileEntry> entries, const IgnoreMatcher& ignore) {
+  std::vector<FileEntry> out;
+  out.reserve(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    FileEntry& e = entries[i];
+    if (e.type == FileType::kDir && ignore.Excluded(e.path)) {
+      const std::string prefix = absl::StrCat(e.path, "/");
+      auto below = std::lower_bound(entries.begin() + static_cast<long>(i) + 1, entries.end(), prefix,
+                                    [](const FileEntry& x, const std::string& p) { return x.path < p; });
+      const bool parent = below != entries.end() && absl::StartsWith(below->path, prefix);
+      if (!parent) continue;
+      e.mode = 0755;
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace
+
 absl::StatusOr<Context> LoadContext(const ContextOptions& options) {
   Context ctx;
   ctx.dir = options.dir.empty() ? "." : options.dir;
@@ -84,6 +112,7 @@ absl::StatusOr<Context> LoadContext(const ContextOptions& options) {
     if (!entries.ok()) return entries.status();
     if (absl::Status s = HashFiles(ctx.dir, *entries, options.jobs); !s.ok()) return s;
     ctx.entries = std::move(*entries);
+    if (!options.per_dockerfile_ignore) ctx.entries = AsLegacyBuilderSends(std::move(ctx.entries), *ignore);
     if (IsRegularFile(ctx.dockerfile)) {
       std::string df;
       if (absl::Status s = ReadSmallFile(ctx.dockerfile, &df); !s.ok()) return s;
@@ -128,6 +157,7 @@ absl::StatusOr<Context> LoadContext(const ContextOptions& options) {
     absl::StatusOr<std::vector<FileEntry>> entries = git->Walk(*ignore, options.jobs);
     if (!entries.ok()) return entries.status();
     ctx.entries = std::move(*entries);
+    if (!options.per_dockerfile_ignore) ctx.entries = AsLegacyBuilderSends(std::move(ctx.entries), *ignore);
     // The Dockerfile too comes from the revision.
     std::string df_in_repo = Relative(ctx.dockerfile, git->workdir());
     if (df_in_repo.empty()) df_in_repo = JoinPath(Relative(ctx.dir, git->workdir()), "Dockerfile");

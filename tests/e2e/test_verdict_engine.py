@@ -159,6 +159,19 @@ class VerdictScenarios(unittest.TestCase):
         self.assertEqual(self.findings(self.check(buildkit)), [])
         self.assertNotIn("/srv/debug.log", self.compared(buildkit))
 
+    def test_the_legacy_builder_does_not_send_an_excluded_directory_it_walks_into(self):
+        # `dir` is excluded with an exception below it: BuildKit sends dir with its own mode,
+        # the legacy builder only the file, whose parent the engine makes again as 0755.
+        self.write({"Dockerfile": "FROM scratch\nCOPY . /ctx/\n", ".dockerignore": "dir\n!dir/keep.txt\nDockerfile\n",
+                    "dir/keep.txt": "k\n", "dir/drop.txt": "d\n", "other/o.txt": "o\n"})
+        os.chmod(os.path.join(self.ctx, "dir"), 0o700)
+        for legacy in (True, False):
+            image = self.build(legacy=legacy)
+            doc = self.check(image)
+            self.assertEqual(self.findings(doc), [], legacy)
+            self.assertEqual(doc["context"]["build_rules"], "legacy" if legacy else "buildkit")
+            self.assertIn("/ctx/dir", self.compared(image))
+
     def compared(self, image):
         code, out, err = engine.stalecheck("check", image, "-C", self.ctx, "--format", "junit")
         return [line.split(' name="')[1].split('"')[0] for line in out.splitlines() if "<testcase" in line]
