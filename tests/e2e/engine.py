@@ -156,3 +156,36 @@ class TempDir:
 
     def __exit__(self, *exc):
         self._t.cleanup()
+
+
+class Scenario(unittest.TestCase):
+    """One scenario a test: a fresh context directory under a temporary one, images built from
+    it with the real engine and saved as docker-archives there."""
+
+    def setUp(self):
+        require_engine(self)
+        base_image()
+        self._tmp = TempDir()
+        self.tmp = self._tmp.__enter__()
+        self.ctx = os.path.join(self.tmp, "ctx")
+        os.makedirs(self.ctx)
+        self.n = 0
+
+    def tearDown(self):
+        self._tmp.__exit__(None, None, None)
+
+    def write(self, files):
+        write_tree(self.ctx, files)
+
+    def build(self, *extra, legacy=False, dockerfile=None):
+        """Builds the context (BuildKit, or the legacy builder) and saves it; returns the archive."""
+        env = dict(ENV, DOCKER_BUILDKIT="0" if legacy else "1")
+        args = [DOCKER, "build", "-q"]
+        if dockerfile:
+            args += ["-f", dockerfile]
+        out = subprocess.run(args + list(extra) + [self.ctx], env=env, capture_output=True, check=True).stdout
+        image = out.decode().strip().splitlines()[-1]
+        self.n += 1
+        archive = os.path.join(self.tmp, "image%d.tar" % self.n)
+        save(image, archive)
+        return archive

@@ -14,33 +14,7 @@ import engine
 BASE = "stalecheck-busybox:1"
 
 
-class CheckScenarios(unittest.TestCase):
-    def setUp(self):
-        engine.require_engine(self)
-        engine.base_image()
-        self._tmp = engine.TempDir()
-        self.tmp = self._tmp.__enter__()
-        self.ctx = os.path.join(self.tmp, "ctx")
-        os.makedirs(self.ctx)
-        self.n = 0
-
-    def tearDown(self):
-        self._tmp.__exit__(None, None, None)
-
-    def write(self, files):
-        engine.write_tree(self.ctx, files)
-
-    def build(self, *extra, legacy=False, dockerfile=None):
-        env = dict(engine.ENV, DOCKER_BUILDKIT="0" if legacy else "1")
-        args = [engine.DOCKER, "build", "-q"]
-        if dockerfile:
-            args += ["-f", dockerfile]
-        image = subprocess.run(args + list(extra) + [self.ctx], env=env, capture_output=True, check=True).stdout.decode().strip()
-        self.n += 1
-        archive = os.path.join(self.tmp, "image%d.tar" % self.n)
-        engine.save(image, archive)
-        return archive
-
+class CheckScenarios(engine.Scenario):
     def check(self, archive, *extra, cwd_ctx=None):
         code, out, err = engine.stalecheck("check", archive, "-C", cwd_ctx or self.ctx, "--format", "json", *extra)
         self.assertIn(code, (0, 1), err)

@@ -14,31 +14,7 @@ import engine
 BASE = "stalecheck-busybox:1"
 
 
-class VerdictScenarios(unittest.TestCase):
-    def setUp(self):
-        engine.require_engine(self)
-        engine.base_image()
-        self._tmp = engine.TempDir()
-        self.tmp = self._tmp.__enter__()
-        self.ctx = os.path.join(self.tmp, "ctx")
-        os.makedirs(self.ctx)
-        self.n = 0
-
-    def tearDown(self):
-        self._tmp.__exit__(None, None, None)
-
-    def write(self, files):
-        engine.write_tree(self.ctx, files)
-
-    def build(self, *extra, legacy=False):
-        env = dict(engine.ENV, DOCKER_BUILDKIT="0" if legacy else "1")
-        image = subprocess.run([engine.DOCKER, "build", "-q", *extra, self.ctx], env=env, capture_output=True,
-                               check=True).stdout.decode().strip().splitlines()[-1]
-        self.n += 1
-        archive = os.path.join(self.tmp, "image%d.tar" % self.n)
-        engine.save(image, archive)
-        return archive
-
+class VerdictScenarios(engine.Scenario):
     def check(self, target, *extra):
         code, out, err = engine.stalecheck("check", target, "-C", self.ctx, "--format", "json", *extra)
         self.assertIn(code, (0, 1), err)
