@@ -148,6 +148,32 @@ class VerdictScenarios(engine.Scenario):
             self.assertEqual(doc["context"]["build_rules"], "legacy" if legacy else "buildkit")
             self.assertIn("/ctx/dir", self.compared(image))
 
+    def test_every_instruction_form_fits_its_history_on_both_builders(self):
+        # Quoted and lower-case instructions, the legacy ENV form, ADD of an ARG, several
+        # sources, --chown with a relative destination, exec-form RUN, multi-line LABEL, and
+        # COPY --from by index and by name: each leaves a history entry the match must fit.
+        self.write({"Dockerfile": "FROM %s AS base\nMAINTAINER someone\nARG SRC=src\nENV APP_HOME /opt/app\n"
+                                  "ENV A=1 B=\"two words\"\nWORKDIR ${APP_HOME}\ncopy \"a.txt\" ./quoted.txt\n"
+                                  "COPY a.txt b.txt ./multi/\nADD $SRC /opt/added/\nCOPY --chown=0:0 other/ ../other/\n"
+                                  "RUN [\"/bin/sh\", \"-c\", \"echo exec > /exec.txt\"]\nRUN echo \"$A $B\" > /env.txt\n"
+                                  "EXPOSE 8080\nVOLUME /data\nHEALTHCHECK CMD true\nSHELL [\"/bin/sh\", \"-c\"]\n"
+                                  "STOPSIGNAL SIGTERM\nLABEL version=\"1.0\" \\\n      desc=\"multi line\"\nFROM base\n"
+                                  "COPY --from=0 /opt/app/quoted.txt /final/q.txt\nCOPY --from=base /opt/added/ /final/added/\n"
+                                  "CMD [\"sh\"]\n" % BASE,
+                    "a.txt": "a\n", "b.txt": "b\n", "src/sub/s.py": "s\n", "other/o.py": "o\n"})
+        for legacy in (False, True):
+            image = self.build("--build-arg", "SRC=src", legacy=legacy)
+            doc = self.check(image, "--build-arg", "SRC=src")
+            self.assertEqual(self.findings(doc), [], legacy)
+            # Stage base runs RUN (line 11) after its copies: what COPY --from takes is unchecked.
+            self.assertEqual([(u["line"], u["paths"]) for u in doc["unchecked"]], [(21, 1), (22, 1)], legacy)
+            self.assertNotIn("/final/q.txt", self.compared(image))
+            self.write({"a.txt": "a2\n"})
+            doc = self.check(image, "--build-arg", "SRC=src")
+            self.assertEqual(self.findings(doc), [("stale", "/opt/app/multi/a.txt"), ("stale", "/opt/app/quoted.txt")],
+                             legacy)
+            self.write({"a.txt": "a\n"})
+
     def compared(self, image):
         code, out, err = engine.stalecheck("check", image, "-C", self.ctx, "--format", "junit")
         return [line.split(' name="')[1].split('"')[0] for line in out.splitlines() if "<testcase" in line]
