@@ -188,11 +188,15 @@ class Planner {
   // What a stage holds from the context at its end: each path with the copy step that wrote
   // it, and the first later step that may have changed it (a RUN, or a copy from elsewhere).
   struct StageFiles {
-    std::map<std::string, PlannedFile> files;   // step: index into origins
+    std::map<std::string, PlannedFile> files;   // via: index into `origins`
+    std::vector<BuildStep> origins;             // the context copies that wrote them
     std::map<std::string, int> changed_at;      // path -> line of a later step that may change it
   };
 
-  absl::StatusOr<StageFiles> FilesOfStage(int stage, std::vector<BuildStep>* origins, int depth) {
+  // Planned once per stage, however many COPY --from steps name it (planning reads ADD
+  // archives from the context).
+  absl::StatusOr<const StageFiles*> FilesOfStage(int stage, int depth) {
+    if (auto it = stage_files_.find(stage); it != stage_files_.end()) return &it->second;
     if (depth > static_cast<int>(stages_.size())) {
       return Error(stages_[static_cast<size_t>(stage)].line, "COPY --from refers back to its own stage");
     }
@@ -213,10 +217,10 @@ class Planner {
         }
       }
       const BuildStep& origin = f.via >= 0 ? nested[static_cast<size_t>(f.via)] : steps[static_cast<size_t>(f.step)];
-      f.via = AddOrigin(origins, origin);
+      f.via = AddOrigin(&out.origins, origin);
       out.files.emplace(path, std::move(f));
     }
-    return out;
+    return &stage_files_.emplace(stage, std::move(out)).first->second;
   }
 
   static int AddOrigin(std::vector<BuildStep>* origins, const BuildStep& step) {
@@ -230,13 +234,14 @@ class Planner {
   // COPY --from=STAGE: the files it takes that the stage copied straight from the context.
   absl::Status FollowStage(BuildStep& step, int k, std::map<std::string, PlannedFile>& files,
                            std::vector<BuildStep>* origins, int depth) {
-    absl::StatusOr<StageFiles> stage = FilesOfStage(step.from_stage, origins, depth);
-    if (!stage.ok()) return stage.status();
+    absl::StatusOr<const StageFiles*> found = FilesOfStage(step.from_stage, depth);
+    if (!found.ok()) return found.status();
+    const StageFiles& stage = **found;
     int changed_line = 0;
     for (const std::string& raw : step.written) {
       const std::string src = CleanPath(absl::StrCat("/", raw));
       const bool wild = HasWildcard(src);
-      for (const auto& [path, f] : stage->files) {
+      for (const auto& [path, f] : stage.files) {
         std::string to;
         if (wild ? GlobMatch(src, path) : path == src) {
           to = step.dest_is_dir || wild ? AbsJoin(step.dest, Basename(path)) : step.dest;
@@ -245,7 +250,7 @@ class Planner {
         } else {
           continue;
         }
-        if (auto c = stage->changed_at.find(path); c != stage->changed_at.end()) {
+        if (auto c = stage.changed_at.find(path); c != stage.changed_at.end()) {
           if (changed_line == 0 || c->second < changed_line) changed_line = c->second;
           continue;
         }
@@ -253,6 +258,7 @@ class Planner {
         planned.path = to;
         planned.alt_path.clear();
         planned.step = k;
+        planned.via = AddOrigin(origins, stage.origins[static_cast<size_t>(f.via)]);
         if (step.chmod) planned.expected.mode = *step.chmod;
         files[to] = std::move(planned);
       }
@@ -652,6 +658,7 @@ class Planner {
   const PlanOptions& opts_;
   std::map<std::string, size_t> index_;
   std::vector<Stage> stages_;
+  std::map<int, StageFiles> stage_files_;  // what COPY --from takes from each stage
 };
 
 // Go's filepath.Match, one path element at a time ('*' never crosses '/').
