@@ -16,6 +16,9 @@ namespace stalecheck {
 /// elements, resolves `..` lexically, drops a trailing `/`. The empty path becomes ".".
 std::string CleanPath(absl::string_view path);
 
+/// The last element of a '/'-separated path (the whole path when it has no '/').
+std::string Basename(absl::string_view path);
+
 /// Joins a relative path onto a base ("" or "." base gives the path itself).
 std::string JoinPath(absl::string_view base, absl::string_view rel);
 

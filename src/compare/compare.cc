@@ -18,8 +18,6 @@ std::string Parent(const std::string& p) {
   return s == 0 || s == std::string::npos ? "/" : p.substr(0, s);
 }
 
-std::string Basename(const std::string& p) { return p.substr(p.rfind('/') + 1); }
-
 bool Under(const std::string& path, const std::string& dir) {
   return dir == "/" || path == dir || absl::StartsWith(path, absl::StrCat(dir, "/"));
 }

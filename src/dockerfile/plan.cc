@@ -91,11 +91,6 @@ bool IsRemote(const std::string& src) {
          absl::StartsWith(src, "git@") || absl::StartsWith(src, "git://");
 }
 
-std::string Basename(const std::string& p) {
-  size_t s = p.rfind('/');
-  return s == std::string::npos ? p : p.substr(s + 1);
-}
-
 std::string Dirname(const std::string& p) {
   size_t s = p.rfind('/');
   if (s == std::string::npos) return "";

@@ -47,4 +47,9 @@ std::string JoinPath(absl::string_view base, absl::string_view rel) {
 
 std::string FormatMode(uint32_t mode) { return absl::StrFormat("%04o", mode & 07777); }
 
+std::string Basename(absl::string_view path) {
+  size_t s = path.rfind('/');
+  return std::string(s == absl::string_view::npos ? path : path.substr(s + 1));
+}
+
 }  // namespace stalecheck
