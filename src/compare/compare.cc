@@ -276,31 +276,25 @@ class Comparison {
         result_.findings.push_back(std::move(fd));
         continue;
       }
+      // The source's bytes are read only where they are needed: for a checked-hash header, or
+      // for the compile check below.
       const PlannedFile* planned_src = Planned(source_path, src->second.file);
-      std::optional<std::string> source_bytes;
-      if (planned_src != nullptr && options_.read_context_file) {
-        absl::StatusOr<std::string> data = options_.read_context_file(planned_src->source);
-        if (data.ok()) source_bytes = std::move(*data);
-      }
+      const bool checked_hash = v.file.head.size() >= 8 && v.file.head[4] == 3;
+      std::optional<std::string> source_bytes = checked_hash ? ContextBytes(planned_src) : std::nullopt;
       std::string why;
-      PycVerdict verdict = CheckPycHeader(v.file.head, src->second.file.mtime, src->second.file.size,
-                                          v.file.head.size() >= 8 && v.file.head[4] == 3 ? source_bytes : std::nullopt,
-                                          &why);
+      PycVerdict verdict =
+          CheckPycHeader(v.file.head, src->second.file.mtime, src->second.file.size, source_bytes, &why);
       if (verdict == PycVerdict::kStale) {
         fd.reason = why;
         result_.findings.push_back(std::move(fd));
         continue;
       }
-      const bool checked_hash = v.file.head.size() >= 8 && v.file.head[4] == 3;
       if (checked_hash && verdict == PycVerdict::kFresh) continue;  // the hash covers the source's bytes
       // A pyc that a RUN compiled in the image was compiled from the image's own source.
       const PlannedFile* planned_pyc = Planned(path, v.file);
       if (planned_pyc == nullptr) continue;
-      std::optional<std::string> pyc_bytes;
-      if (options_.read_context_file) {
-        absl::StatusOr<std::string> data = options_.read_context_file(planned_pyc->source);
-        if (data.ok()) pyc_bytes = std::move(*data);
-      }
+      std::optional<std::string> pyc_bytes = ContextBytes(planned_pyc);
+      if (!checked_hash) source_bytes = ContextBytes(planned_src);
       if (!source_bytes || !pyc_bytes || options_.compiler == nullptr) {
         result_.unchecked_bytecode.push_back(path);
         continue;
@@ -328,6 +322,14 @@ class Comparison {
       result_.findings.push_back(std::move(fd));
     }
     std::sort(result_.unchecked_bytecode.begin(), result_.unchecked_bytecode.end());
+  }
+
+  // The context's bytes of a planned file; nullopt without one, or when they cannot be read.
+  std::optional<std::string> ContextBytes(const PlannedFile* f) const {
+    if (f == nullptr || !options_.read_context_file) return std::nullopt;
+    absl::StatusOr<std::string> data = options_.read_context_file(f->source);
+    if (!data.ok()) return std::nullopt;
+    return std::move(*data);
   }
 
   // The planned file at `path` when the image holds exactly the context's bytes there.
