@@ -81,6 +81,9 @@ class ZstdReader : public ByteReader {
 /// Parses a JSON document; errors name `what`.
 absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text, absl::string_view what);
 
+/// "os/architecture[/variant]" of an OCI descriptor's `platform` or of an image config.
+std::string PlatformString(const nlohmann::json& j);
+
 /// Whether an image of platform `have` ("os/arch[/variant]") is what `want` asks for: equal,
 /// or `want` names no variant and `have` adds one.
 bool PlatformMatches(const std::string& have, const std::string& want);

@@ -66,9 +66,7 @@ absl::StatusOr<std::string> ReadJsonBlob(const std::string& dir, const std::stri
 std::string PlatformOf(const nlohmann::json& desc) {
   auto p = desc.find("platform");
   if (p == desc.end() || !p->is_object()) return "";
-  std::string s = absl::StrCat(Str(*p, "os"), "/", Str(*p, "architecture"));
-  if (std::string v = Str(*p, "variant"); !v.empty()) absl::StrAppend(&s, "/", v);
-  return s;
+  return PlatformString(*p);
 }
 
 bool IsAttestation(const nlohmann::json& desc) {
@@ -100,6 +98,12 @@ absl::StatusOr<nlohmann::json> Choose(const std::vector<nlohmann::json>& descs,
 }
 
 }  // namespace
+
+std::string PlatformString(const nlohmann::json& j) {
+  std::string s = absl::StrCat(Str(j, "os"), "/", Str(j, "architecture"));
+  if (std::string v = Str(j, "variant"); !v.empty()) absl::StrAppend(&s, "/", v);
+  return s;
+}
 
 bool PlatformMatches(const std::string& have, const std::string& want) {
   if (have == want) return true;

@@ -84,16 +84,6 @@ std::optional<std::string> MisspeltTransport(const std::string& target) {
   return best;
 }
 
-std::string ConfigPlatform(const nlohmann::json& config) {
-  auto str = [&](const char* k) {
-    auto it = config.find(k);
-    return it != config.end() && it->is_string() ? it->get<std::string>() : std::string();
-  };
-  std::string p = absl::StrCat(str("os"), "/", str("architecture"));
-  if (std::string v = str("variant"); !v.empty()) absl::StrAppend(&p, "/", v);
-  return p;
-}
-
 }  // namespace
 
 absl::StatusOr<TargetName> ParseTarget(const std::string& target) {
@@ -119,8 +109,7 @@ absl::StatusOr<TargetName> ParseTarget(const std::string& target) {
                                                      target.substr(0, target.find(':')), ":'; did you mean ", *t,
                                                      ":? (transports: docker-daemon, docker-archive, oci, tar, rootfs)"));
     }
-  }
-  if (Exists(target, &is_dir)) {
+  } else {
     bool layout = false;
     if (!is_dir) return TargetName{"docker-archive", target};
     if (Exists(target + "/oci-layout", &layout)) return TargetName{"oci", target};
@@ -160,7 +149,7 @@ absl::StatusOr<ImageView> ReadImage(const TargetName& target, const ReadOptions&
   }
   // A platform the target cannot satisfy is an error, never ignored (an OCI layout chose by it).
   if (!options.platform.empty() && target.transport != "oci") {
-    const std::string have = view->config.is_object() ? ConfigPlatform(view->config) : std::string();
+    const std::string have = view->config.is_object() ? internal::PlatformString(view->config) : std::string();
     if (have.empty() || have == "/" || !internal::PlatformMatches(have, options.platform)) {
       return absl::InvalidArgumentError(absl::StrCat(
           target.transport, ":", target.ref, ": --platform ", options.platform, ": the image is ",
