@@ -12,10 +12,27 @@ import tempfile
 import io
 import unittest
 
-DOCKER = "/usr/bin/docker"
-STALECHECK = os.environ.get("STALECHECK", os.path.join(os.path.dirname(__file__), "../../build/stalecheck"))
-FIXTURES = os.environ.get("STALECHECK_FIXTURES", os.path.join(os.path.dirname(__file__), "../../fixtures"))
-ENV = dict(os.environ, DOCKER_BUILDKIT="1", PATH="/usr/bin:" + os.environ.get("PATH", ""))
+HERE = os.path.dirname(os.path.abspath(__file__))
+STALECHECK = os.environ.get("STALECHECK", os.path.join(HERE, "../../build/stalecheck"))
+FIXTURES = os.environ.get("STALECHECK_FIXTURES", os.path.join(HERE, "../../fixtures"))
+
+
+def _engine_settings(name):
+    """The client settings of engine `name` (20, 26 or 28), as scripts/engine.sh states them."""
+    out = subprocess.run(["bash", os.path.join(HERE, "../../scripts/engine.sh"), "env", name],
+                         capture_output=True, check=True).stdout.decode()
+    return dict(line[len("export "):].split("=", 1) for line in out.splitlines() if line.startswith("export "))
+
+
+# The engine every test drives: STALECHECK_ENGINE (20, 26 or 28; 20 when unset).
+ENGINE = os.environ.get("STALECHECK_ENGINE", "20")
+_SETTINGS = _engine_settings(ENGINE)
+DOCKER = _SETTINGS["DOCKER"]
+# The engine's own CLI comes first in PATH, as it would for a user of that engine.
+ENV = dict(os.environ, **_SETTINGS, DOCKER_BUILDKIT="1",
+           PATH=os.path.dirname(DOCKER) + ":/usr/bin:" + os.environ.get("PATH", ""))
+os.makedirs(ENV["DOCKER_CONFIG"], exist_ok=True)
+MODERN = ENGINE != "20"  # 26 and 28 build with buildx and save OCI layouts
 
 
 def require_engine(test: unittest.TestCase):
@@ -24,7 +41,7 @@ def require_engine(test: unittest.TestCase):
     if ok:
         return
     if os.environ.get("CI") == "true":
-        test.fail("the Docker engine does not answer; CI must start it (scripts/engine.sh start)")
+        test.fail("Docker engine %s does not answer; CI must start it (scripts/engine.sh start %s)" % (ENGINE, ENGINE))
     test.skipTest("no Docker engine here")
 
 
@@ -39,7 +56,7 @@ def stalecheck(*args, input=None, env=None):
 
 
 def base_image():
-    run(os.path.join(FIXTURES, "make-base.sh"))
+    run(os.path.join(FIXTURES, "make-base.sh"))  # DOCKER in ENV names the engine's CLI
     return "stalecheck-busybox:1"
 
 
@@ -123,6 +140,10 @@ def apply_layers(layer_blobs):
             elif m.isfile():
                 data = tf.extractfile(m).read()
                 entry.update(type="file", size=len(data), digest=xxh128(data))
+            elif m.ischr() or m.isblk() or m.isfifo():
+                what = "fifo" if m.isfifo() else "%s %d,%d" % ("char-device" if m.ischr() else "block-device",
+                                                              m.devmajor, m.devminor)
+                entry.update(type="special", size=0, digest=xxh128(what.encode()), target=what)
             else:
                 continue
             if path in view and view[path]["type"] == "dir" and entry["type"] != "dir":
