@@ -4,7 +4,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "absl/strings/string_view.h"
@@ -68,5 +70,9 @@ absl::Status ReadSmallFile(const std::string& path, std::string* out, size_t lim
 
 /// Octal permission bits as Docker and `ls` show them: "0644", "4755".
 std::string FormatMode(uint32_t mode);
+
+/// Runs argv[0] (looked up in PATH) with `input` on its standard input and its standard error
+/// discarded; its standard output when it exits 0, else nullopt (also when it cannot start).
+std::optional<std::string> RunCapture(const std::vector<std::string>& argv, const std::string& input = "");
 
 }  // namespace stalecheck

@@ -3,24 +3,17 @@
 // by its bytecode, constants, names and line table; marshal's bytes are not compared, since
 // they depend on reference counts in the process that wrote them.
 
-#include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <set>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "stalecheck/compare.h"
-
-extern char** environ;
+#include "stalecheck/util.h"
 
 namespace stalecheck {
 namespace {
@@ -56,60 +49,7 @@ constexpr const char* kMagicScript = "import importlib.util,sys;sys.stdout.write
 // Runs `python -I -S -c script` with `input` on its standard input; its standard output, or
 // nullopt when it could not run or failed.
 std::optional<std::string> RunPython(const std::string& python, const char* script, const std::string& input) {
-  int in[2], out[2];
-  if (::pipe2(in, O_CLOEXEC) != 0) return std::nullopt;
-  if (::pipe2(out, O_CLOEXEC) != 0) {
-    ::close(in[0]);
-    ::close(in[1]);
-    return std::nullopt;
-  }
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
-  posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
-  posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-  std::vector<std::string> args = {python, "-I", "-S", "-c", script};
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawnp(&pid, python.c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(in[0]);
-  ::close(out[1]);
-  if (rc != 0) {
-    ::close(in[1]);
-    ::close(out[0]);
-    return std::nullopt;
-  }
-  // Write from a thread while this one reads, so that neither pipe can fill and stall.
-  std::thread writer([fd = in[1], &input] {
-    // An interpreter that exits early makes writes fail with EPIPE, not a signal.
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    size_t done = 0;
-    while (done < input.size()) {
-      ssize_t n = ::write(fd, input.data() + done, input.size() - done);
-      if (n <= 0) break;
-      done += static_cast<size_t>(n);
-    }
-    ::close(fd);
-  });
-  std::string result;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(out[0], buf, sizeof buf);
-    if (n <= 0) break;
-    result.append(buf, static_cast<size_t>(n));
-  }
-  ::close(out[0]);
-  writer.join();
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
-  return result;
+  return RunCapture({python, "-I", "-S", "-c", script}, input);
 }
 
 void PutLength(std::string& out, const std::string& s) {
