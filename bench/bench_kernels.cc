@@ -21,7 +21,8 @@ BENCHMARK(BM_HashBytes)->RangeMultiplier(16)->Range(64, 4 << 20);
 
 static void BM_IgnoreExcluded(benchmark::State& state) {
   auto m = stalecheck::IgnoreMatcher::Parse(
-      "**/*.pyc\n**/__pycache__\nnode_modules\n.git\n*.md\n!README.md\nbuild/**\ndocs/*/tmp?\n");
+      "**/*.pyc\n**/__pycache__\nnode_modules\n.git\n*.md\n!README.md\nbuild/**\ndocs/*/tmp?\n",
+      stalecheck::BuildRules::Buildx());
   std::string path;
   for (int i = 0; i < state.range(0); ++i) path += "dir" + std::to_string(i) + "/";
   path += "file.py";

@@ -9,12 +9,13 @@
 #include "stalecheck/ignore.h"
 
 using stalecheck::IgnoreMatcher;
+const stalecheck::BuildRules k2010 = stalecheck::BuildRules::BuildKit2010();
 using stalecheck::ReadIgnorePatterns;
 
 namespace {
 
 bool Excluded(const std::string& text, const std::string& path) {
-  auto m = IgnoreMatcher::Parse(text);
+  auto m = IgnoreMatcher::Parse(text, k2010);
   REQUIRE(m.ok());
   return m->Excluded(path);
 }
@@ -120,33 +121,33 @@ TEST_SUITE("ignore") {
   }
 
   TEST_CASE("the walker enters an excluded directory only for an exception written below it") {
-    auto m = IgnoreMatcher::Parse("dir\n!dir/sub\n*\n!*/keep\nx\n!di*/a.keep\n");
+    auto m = IgnoreMatcher::Parse("dir\n!dir/sub\n*\n!*/keep\nx\n!di*/a.keep\n", k2010);
     REQUIRE(m.ok());
     CHECK(m->WalkExcludedDir("dir"));
     CHECK_FALSE(m->WalkExcludedDir("a"));  // "*/keep" is not written below "a/"
     CHECK_FALSE(m->WalkExcludedDir("x"));
-    auto none = IgnoreMatcher::Parse("dir\n");
+    auto none = IgnoreMatcher::Parse("dir\n", k2010);
     REQUIRE(none.ok());
     CHECK_FALSE(none->WalkExcludedDir("dir"));
   }
 
   TEST_CASE("bad patterns are errors") {
     SUBCASE("a bare '!'") {
-      auto m = IgnoreMatcher::Parse("a\n!\n");
+      auto m = IgnoreMatcher::Parse("a\n!\n", k2010);
       REQUIRE_FALSE(m.ok());
       CHECK(std::string(m.status().message()).find("illegal exclusion pattern") != std::string::npos);
     }
-    SUBCASE("an unclosed '['") { CHECK_FALSE(IgnoreMatcher::Parse("foo[\n").ok()); }
+    SUBCASE("an unclosed '['") { CHECK_FALSE(IgnoreMatcher::Parse("foo[\n", k2010).ok()); }
     SUBCASE("a class starting with ']' or a dangling range") {
-      CHECK_FALSE(IgnoreMatcher::Parse("[]a]\n").ok());
-      CHECK_FALSE(IgnoreMatcher::Parse("[a-]\n").ok());
+      CHECK_FALSE(IgnoreMatcher::Parse("[]a]\n", k2010).ok());
+      CHECK_FALSE(IgnoreMatcher::Parse("[a-]\n", k2010).ok());
     }
-    SUBCASE("a trailing backslash") { CHECK_FALSE(IgnoreMatcher::Parse("foo\\\n").ok()); }
-    SUBCASE("an expression that does not compile") { CHECK_FALSE(IgnoreMatcher::Parse("(p\n").ok()); }
+    SUBCASE("a trailing backslash") { CHECK_FALSE(IgnoreMatcher::Parse("foo\\\n", k2010).ok()); }
+    SUBCASE("an expression that does not compile") { CHECK_FALSE(IgnoreMatcher::Parse("(p\n", k2010).ok()); }
   }
 
   TEST_CASE("no patterns exclude nothing") {
-    auto m = IgnoreMatcher::Parse("# only a comment\n\n");
+    auto m = IgnoreMatcher::Parse("# only a comment\n\n", k2010);
     REQUIRE(m.ok());
     CHECK(m->empty());
     CHECK_FALSE(m->Excluded("anything"));

@@ -99,10 +99,13 @@ TEST_SUITE("image") {
     CHECK(Paths(*view) == std::vector<std::string>{"/x", "/x/y", "/x/y/z"});
   }
 
-  TEST_CASE("fifos are not part of the view") {
+  TEST_CASE("a fifo in a layer is a special entry that says what it is") {
     auto view = View({Decode(MakeTar({{"p", 'p'}, {"f", 'f', "f"}}))});
     REQUIRE(view.ok());
-    CHECK(Paths(*view) == std::vector<std::string>{"/f"});
+    CHECK(Paths(*view) == std::vector<std::string>{"/f", "/p"});
+    const auto& p = view->at("/p").file;
+    CHECK(p.type == stalecheck::FileType::kSpecial);
+    CHECK(p.target == "fifo");
   }
 
   TEST_CASE("each layer keeps the version it wrote, under a later layer's change or deletion") {

@@ -57,7 +57,7 @@ TEST_SUITE("report escaping") {
     d.Write("bad\xFFname", "x");
     d.Write("new\nline", "y");
     d.Write("plain", "z");
-    auto ctx = stalecheck::LoadContext({.dir = d.path(), .jobs = 2});
+    auto ctx = stalecheck::LoadContext({.dir = d.path(), .jobs = 2, .rules = stalecheck::BuildRules::BuildKit2010()});
     REQUIRE(ctx.ok());
     const std::string text = stalecheck::FingerprintText(*ctx);
     CHECK(text.find("\"bad\\377name\"\n") != std::string::npos);
@@ -69,5 +69,14 @@ TEST_SUITE("report escaping") {
     REQUIRE(doc["files"].size() == 3);
     CHECK(doc["files"][0]["path"] == "bad\xEF\xBF\xBDname");
     CHECK(doc["files"][1]["path"] == "new\nline");
+  }
+
+  TEST_CASE("a name that is not UTF-8 is an error under buildx, which cannot send it") {
+    stalecheck::testing::TempDir d;
+    d.Write("bad\xFFname", "x");
+    auto ctx = stalecheck::LoadContext({.dir = d.path(), .jobs = 2, .rules = stalecheck::BuildRules::Buildx()});
+    REQUIRE_FALSE(ctx.ok());
+    CHECK(std::string(ctx.status().message()).find("bad\\xffname") != std::string::npos);
+    CHECK(std::string(ctx.status().message()).find("not UTF-8") != std::string::npos);
   }
 }

@@ -15,6 +15,7 @@
 
 using stalecheck::FileType;
 using stalecheck::IgnoreMatcher;
+const stalecheck::BuildRules k2010 = stalecheck::BuildRules::BuildKit2010();
 using stalecheck::testing::TempDir;
 
 namespace {
@@ -24,9 +25,9 @@ std::vector<std::string> Paths(const std::vector<stalecheck::FileEntry>& entries
 }
 
 std::vector<std::string> Walk(const TempDir& dir, const std::string& ignore, int jobs = 2) {
-  auto m = IgnoreMatcher::Parse(ignore);
+  auto m = IgnoreMatcher::Parse(ignore, k2010);
   REQUIRE(m.ok());
-  auto entries = stalecheck::WalkTree(dir.path(), *m, jobs);
+  auto entries = stalecheck::WalkTree(dir.path(), *m, k2010, jobs);
   REQUIRE(entries.ok());
   return Paths(*entries);
 }
@@ -40,8 +41,8 @@ TEST_SUITE("walk") {
     d.Write("a.txt", "a");
     std::filesystem::create_directory_symlink("b", d / "link");
     std::filesystem::create_directory_symlink(".", d / "b/loop");  // a symlink loop
-    auto m = IgnoreMatcher::Parse("");
-    auto entries = stalecheck::WalkTree(d.path(), *m, 2);
+    auto m = IgnoreMatcher::Parse("", k2010);
+    auto entries = stalecheck::WalkTree(d.path(), *m, k2010, 2);
     REQUIRE(entries.ok());
     CHECK(Paths(*entries) == std::vector<std::string>{"a.txt", "b", "b/c.txt", "b/loop", "link"});
     CHECK((*entries)[4].type == FileType::kSymlink);
@@ -49,7 +50,7 @@ TEST_SUITE("walk") {
     CHECK((*entries)[3].target == ".");
   }
 
-  TEST_CASE("a fifo is not sent; devices and sockets are empty files with their mode, never opened") {
+  TEST_CASE("20.10's clients send no fifo, and devices and sockets as empty files with their mode, never opened") {
     TempDir d;
     d.Write("f", "x");
     REQUIRE(::mkfifo((d / "pipe").c_str(), 0644) == 0);
@@ -68,7 +69,7 @@ TEST_SUITE("walk") {
     REQUIRE(::chmod(sock_path.c_str(), 0751) == 0);
 
     CHECK(Walk(d, "") == std::vector<std::string>{"f", "sock", "zero"});
-    auto ctx = stalecheck::LoadContext({.dir = d.path(), .jobs = 2});
+    auto ctx = stalecheck::LoadContext({.dir = d.path(), .jobs = 2, .rules = k2010});
     REQUIRE(ctx.ok());
     REQUIRE(ctx->entries.size() == 3);
     const auto& sock_entry = ctx->entries[1];
@@ -84,14 +85,32 @@ TEST_SUITE("walk") {
     CHECK(bytes->empty());
   }
 
+  TEST_CASE("buildx sends a fifo and a device as special files, a block device as a character device") {
+    TempDir d;
+    d.Write("f", "x");
+    REQUIRE(::mkfifo((d / "pipe").c_str(), 0644) == 0);
+    REQUIRE(::mknod((d / "zero").c_str(), S_IFCHR | 0600, ::makedev(1, 5)) == 0);
+    REQUIRE(::mknod((d / "loop").c_str(), S_IFBLK | 0640, ::makedev(7, 0)) == 0);
+    auto ctx = stalecheck::LoadContext({.dir = d.path(), .jobs = 2, .rules = stalecheck::BuildRules::Buildx()});
+    REQUIRE_MESSAGE(ctx.ok(), ctx.status().ToString());
+    REQUIRE(ctx->entries.size() == 4);
+    CHECK(ctx->entries[1].path == "loop");
+    CHECK(ctx->entries[1].type == FileType::kSpecial);
+    CHECK(ctx->entries[1].target == "char-device 7,0");
+    CHECK(ctx->entries[1].mode == 0640);
+    CHECK(ctx->entries[2].target == "fifo");
+    CHECK(ctx->entries[3].target == "char-device 1,5");
+    CHECK(ctx->entries[3].digest == stalecheck::HashBytes("char-device 1,5"));
+  }
+
   TEST_CASE("a root given as a symlink to a directory is walked; symlinks below it are not followed") {
     TempDir d;
     d.Write("real/a", "a");
     d.Write("real/sub/b", "b");
     std::filesystem::create_directory_symlink("sub", d / "real/link");
     std::filesystem::create_directory_symlink("real", d / "ctx");
-    auto m = IgnoreMatcher::Parse("");
-    auto entries = stalecheck::WalkTree(d / "ctx", *m, 2);
+    auto m = IgnoreMatcher::Parse("", k2010);
+    auto entries = stalecheck::WalkTree(d / "ctx", *m, k2010, 2);
     REQUIRE(entries.ok());
     CHECK(Paths(*entries) == std::vector<std::string>{"a", "link", "sub", "sub/b"});
     CHECK((*entries)[1].type == FileType::kSymlink);
@@ -122,8 +141,8 @@ TEST_SUITE("walk") {
     std::string big(stalecheck::kInlineHashLimit * 3, 'b');
     d.Write("small", "tiny");
     d.Write("big", big);
-    auto m = IgnoreMatcher::Parse("");
-    auto entries = stalecheck::WalkTree(d.path(), *m, 2);
+    auto m = IgnoreMatcher::Parse("", k2010);
+    auto entries = stalecheck::WalkTree(d.path(), *m, k2010, 2);
     REQUIRE(entries.ok());
     CHECK((*entries)[1].digest == stalecheck::HashBytes("tiny"));
     CHECK((*entries)[0].digest == stalecheck::Digest128{});
@@ -178,8 +197,8 @@ TEST_SUITE("walk") {
     }
     SUBCASE("a file that disappears between walk and hash") {
       d.Write("gone", std::string(stalecheck::kInlineHashLimit + 1, 'x'));
-      auto m = IgnoreMatcher::Parse("");
-      auto entries = stalecheck::WalkTree(d.path(), *m, 1);
+      auto m = IgnoreMatcher::Parse("", k2010);
+      auto entries = stalecheck::WalkTree(d.path(), *m, k2010, 1);
       REQUIRE(entries.ok());
       std::filesystem::remove(d / "gone");
       auto st = stalecheck::HashFiles(d.path(), *entries, 1);

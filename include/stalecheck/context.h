@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "stalecheck/entry.h"
+#include "stalecheck/rules.h"
 
 namespace stalecheck {
 
@@ -17,10 +18,10 @@ struct ContextOptions {
   std::string dockerfile;  // as given to -f (relative to the current directory); "" = DIR/Dockerfile
   std::string rev;         // a git revision; "" = the working tree
   int jobs = 0;
-  /// BuildKit reads `<Dockerfile>.dockerignore` in place of the root one; the legacy builder
-  /// reads only the root `.dockerignore`.
-  bool per_dockerfile_ignore = true;
-  std::string build_rules = "buildkit";  // whose rules these are, for reports
+  /// The build client whose rules send the context (the ignore file read, the matcher, the
+  /// walk).
+  BuildRules rules = BuildRules::Buildx();
+  std::string rules_chosen_by;  // why `auto` chose them ("" when named)
 };
 
 struct Context {
@@ -29,7 +30,8 @@ struct Context {
   std::optional<std::string> commit;  // the commit's hex id (with --rev, or HEAD of the worktree's repo)
   std::string dockerfile;             // the Dockerfile path as used
   std::string ignore_file;            // the ignore file applied ("" when none)
-  std::string build_rules;            // whose rules sent this context ("buildkit", "legacy")
+  std::string build_rules;            // the name of the rules that sent this context
+  std::string build_rules_chosen_by;  // why `--build-rules auto` chose them ("" when named)
   std::vector<FileEntry> entries;     // sorted by path, relative to the context
   Digest128 root;
   /// The Dockerfile's text, from the same source as the context (nullopt if it has none).
@@ -39,7 +41,7 @@ struct Context {
 };
 
 /// Reads the context. The ignore file is `<Dockerfile>.dockerignore` beside the Dockerfile
-/// when it exists (it replaces the root one), else `DIR/.dockerignore`. Errors: a missing
+/// when it exists and the rules read it (it replaces the root one), else `DIR/.dockerignore`. Errors: a missing
 /// context, an unreadable file, a bad ignore pattern (naming the ignore file), an unknown
 /// revision.
 absl::StatusOr<Context> LoadContext(const ContextOptions& options);

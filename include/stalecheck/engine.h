@@ -28,6 +28,9 @@ class EngineClient {
 
   const std::string& host() const;
   const std::string& api_version() const;
+  /// The builder the engine prefers, from /_ping's Builder-Version ("1" legacy, "2" BuildKit;
+  /// "" when it does not say).
+  const std::string& builder_version() const;
 
  private:
   struct Impl;

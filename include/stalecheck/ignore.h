@@ -1,6 +1,6 @@
 #pragma once
-// The .dockerignore matcher, as the engine on these machines applies it (the Docker CLI's
-// ReadAll plus the fileutils PatternMatcher and the fsutil walker it feeds).
+// The .dockerignore matcher, as each build client applies it: the Docker CLI's ReadAll, then
+// Docker 20.10's fileutils matcher or moby/patternmatcher 0.6, and the walker they feed.
 
 #include <memory>
 #include <string>
@@ -9,6 +9,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
+#include "stalecheck/rules.h"
 
 namespace re2 {
 class RE2;
@@ -21,7 +22,7 @@ namespace stalecheck {
 /// after a leading '!', cleans the path and strips one leading '/'. The '!' is kept.
 std::vector<std::string> ReadIgnorePatterns(absl::string_view text);
 
-/// A compiled list of .dockerignore patterns.
+/// A compiled list of .dockerignore patterns, judged by one build client's rules.
 class IgnoreMatcher {
  public:
   IgnoreMatcher();
@@ -29,39 +30,57 @@ class IgnoreMatcher {
   IgnoreMatcher& operator=(IgnoreMatcher&&) noexcept;
   ~IgnoreMatcher();
 
-  /// Compiles patterns as produced by ReadIgnorePatterns. Errors: a bare "!", a pattern
-  /// Go's filepath.Match rejects (an unclosed '[', a trailing '\'), a pattern whose regular
-  /// expression does not compile.
-  static absl::StatusOr<IgnoreMatcher> Compile(const std::vector<std::string>& patterns);
+  /// Compiles patterns as produced by ReadIgnorePatterns, for the client `rules` name.
+  /// Errors: a bare "!", a pattern Go's filepath.Match rejects (an unclosed '[', a trailing
+  /// '\'), a pattern whose regular expression does not compile.
+  static absl::StatusOr<IgnoreMatcher> Compile(const std::vector<std::string>& patterns,
+                                               const BuildRules& rules);
 
   /// ReadIgnorePatterns + Compile.
-  static absl::StatusOr<IgnoreMatcher> Parse(absl::string_view text);
+  static absl::StatusOr<IgnoreMatcher> Parse(absl::string_view text, const BuildRules& rules);
 
-  /// Whether `path` ('/'-separated, relative to the context root, no leading "./") is
-  /// excluded. Patterns apply in order, the last one that hits wins; a pattern hits when it
-  /// matches the path, or the ancestor of the path that has as many components as the
-  /// pattern.
+  /// What a directory's own judgement hands down to the entries below it (patternmatcher's
+  /// MatchInfo: which patterns matched the directory). Empty for the root's entries and for
+  /// the fileutils matcher, which judges every path afresh.
+  using Carry = std::vector<bool>;
+
+  struct Decision {
+    bool excluded = false;
+    bool descend = false;  // a directory: the walk reads it (excluded or not)
+  };
+
+  /// Judges `path` ('/'-separated, relative to the context root, no leading "./") whose
+  /// parent directory left `parent` (nullptr for the root's entries). For a directory,
+  /// `carry` receives what its entries are judged with.
+  Decision Judge(absl::string_view path, bool is_dir, const Carry* parent, Carry* carry) const;
+
+  /// Whether `path` is excluded, as the walk would judge it coming down from the root.
   bool Excluded(absl::string_view path) const;
 
-  /// For an excluded directory: whether the walker still descends into it (and sends it).
-  /// It does when an exception pattern, as written, starts with "<dir>/".
+  /// For an excluded directory: whether the walker still reads it.
   bool WalkExcludedDir(absl::string_view dir) const;
 
   bool empty() const { return patterns_.empty(); }
   size_t size() const { return patterns_.size(); }
 
  private:
+  enum class Kind { kExact, kPrefix, kSuffix, kRegex };
   struct Pattern {
     std::string text;  // cleaned, without '!'
     bool exclusion = false;
     size_t components = 0;
-    bool literal = false;
+    Kind kind = Kind::kExact;
     std::unique_ptr<re2::RE2> regex;
   };
   bool Matches(const Pattern& p, absl::string_view path) const;
+  bool ExcludedFileutils(absl::string_view path) const;
+  bool ExcludedCarried(absl::string_view path, const Carry* parent, Carry* carry) const;
 
   std::vector<Pattern> patterns_;
+  BuildRules::Matcher matcher_ = BuildRules::Matcher::kPatternMatcher;
+  BuildRules::Descend descend_ = BuildRules::Descend::kFsutilFilter;
   bool has_exclusions_ = false;
+  bool wildcard_exception_ = false;  // an exception holds a wildcard (fsutil walks every excluded dir)
 };
 
 }  // namespace stalecheck

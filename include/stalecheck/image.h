@@ -66,4 +66,9 @@ struct ReadOptions {
 /// error naming the target and the layer.
 absl::StatusOr<ImageView> ReadImage(const TargetName& target, const ReadOptions& options);
 
+/// Whether the image's own build was the legacy builder's, from its top history entry with a
+/// command: BuildKit marks each entry `buildkit.dockerfile.v0`; the legacy builder writes
+/// `#(nop)` entries and bare RUN commands with no comment.
+bool BuiltByLegacyBuilder(const ImageView& view);
+
 }  // namespace stalecheck

@@ -7,26 +7,33 @@
 #include "absl/status/statusor.h"
 #include "stalecheck/entry.h"
 #include "stalecheck/ignore.h"
+#include "stalecheck/rules.h"
 
 namespace stalecheck {
 
 /// Files smaller than this are hashed during the walk; HashFiles reads the others.
 inline constexpr uint64_t kInlineHashLimit = 128 << 10;
 
-/// True for the special files (character and block devices, sockets) that the engine's context
-/// transfer sends as empty regular files.
-bool SentAsEmptyFile(unsigned mode);
+/// True for the special files that the context transfer of `rules` sends as empty regular
+/// files: devices and sockets for 20.10's clients, sockets alone for buildx (which sends a
+/// device as a character device and a FIFO as a FIFO).
+bool SentAsEmptyFile(unsigned mode, const BuildRules& rules);
+
+/// What buildx sends for a device or FIFO (`mode` and `rdev` from stat): "char-device M,N"
+/// (a block device arrives as a character device), "fifo"; "" for anything else.
+std::string SpecialFileSent(unsigned mode, uint64_t rdev);
 
 /// Walks `root` on `jobs` threads and returns what the walker sends, sorted by path (paths
 /// relative to `root`): files, directories and symlinks (never followed) that `ignore` does
-/// not exclude; an excluded directory is skipped whole unless
-/// IgnoreMatcher::WalkExcludedDir says the walker enters it, in which case it is sent too.
-/// Special files are never opened: the engine sends a device file or a socket as an empty
-/// regular file with its permission bits (see SentAsEmptyFile), and never sends a FIFO.
+/// not exclude; an excluded directory is skipped whole unless the matcher's rules enter it,
+/// in which case it is listed too (LoadContext settles, by the same rules, whether it is sent).
+/// Special files are never opened: 20.10's clients send a device file or a socket as an empty
+/// regular file with its permission bits and never send a FIFO; buildx sends a socket as an
+/// empty file, and devices and FIFOs as kSpecial entries (see SentAsEmptyFile, SpecialFileSent).
 /// Files under kInlineHashLimit get their digest here; HashFiles does the rest.
 /// Errors: `root` missing or not a directory, a directory or file that cannot be read.
 absl::StatusOr<std::vector<FileEntry>> WalkTree(const std::string& root, const IgnoreMatcher& ignore,
-                                                int jobs);
+                                                const BuildRules& rules, int jobs);
 
 /// Fills the digest of every file entry of kInlineHashLimit bytes or more (reading
 /// `root`/path) on `jobs` threads, largest files first. Errors name a file that cannot be read.

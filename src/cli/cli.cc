@@ -12,8 +12,10 @@
 #include "stalecheck/compare.h"
 #include "stalecheck/context.h"
 #include "stalecheck/dockerfile.h"
+#include "stalecheck/engine.h"
 #include "stalecheck/image.h"
 #include "stalecheck/report.h"
+#include "stalecheck/rules.h"
 #include "stalecheck/util.h"
 
 namespace stalecheck {
@@ -71,6 +73,31 @@ ReadOptions ImageReadOptions(const cxxopts::ParseResult& r) {
   return ro;
 }
 
+// --build-rules: a named rule set, or (auto) the one `docker build` here would use; the
+// legacy builder's when the image's history shows it built the image.
+absl::Status ChooseRules(const cxxopts::ParseResult& r, bool legacy_image, const std::string& docker_host,
+                         ContextOptions* copts) {
+  const std::string flag = r["build-rules"].as<std::string>();
+  if (flag != "auto") {
+    absl::StatusOr<BuildRules> named = BuildRules::Named(flag);
+    if (!named.ok()) return named.status();
+    copts->rules = std::move(*named);
+    copts->rules_chosen_by.clear();
+    return absl::OkStatus();
+  }
+  ClientProbe probe = ClientProbe::FromEnvironment();
+  probe.builder_version = [&docker_host]() -> std::string {
+    absl::StatusOr<EngineClient> engine = EngineClient::Connect(docker_host);
+    return engine.ok() ? engine->builder_version() : std::string();
+  };
+  ClientChoice choice = ChooseBuildRules(probe, legacy_image);
+  copts->rules = std::move(choice.rules);
+  copts->rules_chosen_by = std::move(choice.reason);
+  return absl::OkStatus();
+}
+
+constexpr const char* kBuildRulesHelp = "auto, buildx, buildkit-20.10, legacy or legacy-20.10";
+
 absl::StatusOr<int> RunFingerprint(const Args& args) {
   cxxopts::Options o("stalecheck fingerprint", "The build context as docker build would send it.");
   o.add_options()("C,context", "build context directory", cxxopts::value<std::string>()->default_value("."))(
@@ -78,6 +105,8 @@ absl::StatusOr<int> RunFingerprint(const Args& args) {
       "rev", "read the context from this git revision", cxxopts::value<std::string>()->default_value(""))(
       "format", "text or json", cxxopts::value<std::string>()->default_value("text"))(
       "root-only", "print only the root digest")(
+      "build-rules", kBuildRulesHelp, cxxopts::value<std::string>()->default_value("auto"))(
+      "docker-host", "Engine API endpoint, asked for its preferred builder", cxxopts::value<std::string>()->default_value(""))(
       "j,jobs", "worker threads", cxxopts::value<int>()->default_value("0"))("h,help", "show these options");
   absl::StatusOr<cxxopts::ParseResult> r = Parse(o, args);
   if (!r.ok()) return r.status();
@@ -92,6 +121,7 @@ absl::StatusOr<int> RunFingerprint(const Args& args) {
   opts.dockerfile = (*r)["file"].as<std::string>();
   opts.rev = (*r)["rev"].as<std::string>();
   opts.jobs = (*r)["jobs"].as<int>();
+  if (absl::Status s = ChooseRules(*r, false, (*r)["docker-host"].as<std::string>(), &opts); !s.ok()) return s;
   absl::StatusOr<Context> ctx = LoadContext(opts);
   if (!ctx.ok()) return ctx.status();
   std::string out;
@@ -183,17 +213,6 @@ absl::StatusOr<std::vector<PathMap>> ParseMaps(const std::vector<std::string>& r
 
 absl::StatusOr<int> CheckCommand(const Args& args, std::string* output);
 
-// The image's own build left its top history entry: BuildKit marks each one
-// `buildkit.dockerfile.v0`; the legacy builder writes `#(nop)` entries and bare RUN commands
-// with no comment.
-bool BuiltByLegacyBuilder(const ImageView& view) {
-  for (auto it = view.history.rbegin(); it != view.history.rend(); ++it) {
-    if (!it->created_by) continue;
-    return it->comment.value_or("") != "buildkit.dockerfile.v0";
-  }
-  return false;
-}
-
 // A failed check leaves no report at -o FILE, not even one from an earlier run that a CI step
 // could read as this run's.
 absl::StatusOr<int> RunCheck(const Args& args) {
@@ -214,6 +233,7 @@ absl::StatusOr<int> CheckCommand(const Args& args, std::string* output_flag) {
       "map", "SRC:DEST, compare without a Dockerfile (repeatable)", cxxopts::value<std::vector<std::string>>())(
       "platform", "os/arch for multi-platform OCI layouts", cxxopts::value<std::string>()->default_value(""))(
       "docker-host", "Engine API endpoint (unix:// or tcp://)", cxxopts::value<std::string>()->default_value(""))(
+      "build-rules", kBuildRulesHelp, cxxopts::value<std::string>()->default_value("auto"))(
       "format", "text, json, junit, sarif or github", cxxopts::value<std::string>()->default_value("text"))(
       "o,output", "write the report to FILE", cxxopts::value<std::string>()->default_value(""))(
       "j,jobs", "worker threads", cxxopts::value<int>()->default_value("0"))("h,help", "show these options");
@@ -259,9 +279,10 @@ absl::StatusOr<int> CheckCommand(const Args& args, std::string* output_flag) {
   copts.dockerfile = (*r)["file"].as<std::string>();
   copts.rev = (*r)["rev"].as<std::string>();
   copts.jobs = (*r)["jobs"].as<int>();
-  if (maps.empty() && BuiltByLegacyBuilder(*view)) {
-    copts.per_dockerfile_ignore = false;
-    copts.build_rules = "legacy";
+  if (absl::Status s = ChooseRules(*r, maps.empty() && BuiltByLegacyBuilder(*view),
+                                   (*r)["docker-host"].as<std::string>(), &copts);
+      !s.ok()) {
+    return s;
   }
   absl::StatusOr<Context> ctx = LoadContext(copts);
   if (!ctx.ok()) return ctx.status();

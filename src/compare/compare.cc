@@ -183,6 +183,9 @@ class Comparison {
     if (want.type != have.type) {
       emit("type", FileTypeName(want.type), FileTypeName(have.type),
            absl::StrCat("a ", FileTypeName(want.type), " in the context, a ", FileTypeName(have.type), " in the image"));
+    } else if (want.type == FileType::kSpecial && want.target != have.target) {
+      emit("type", want.target, have.target,
+           absl::StrCat("a ", have.target, " in the image, a ", want.target, " in the context"));
     } else if (want.type == FileType::kSymlink && want.target != have.target) {
       emit("type", want.target, have.target,
            absl::StrCat("symlink points to ", have.target, ", the context's to ", want.target));

@@ -9,7 +9,9 @@
 #include <cerrno>
 #include <memory>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "stalecheck/git_source.h"
 #include "stalecheck/ignore.h"
@@ -24,8 +26,9 @@ bool IsRegularFile(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
-absl::StatusOr<IgnoreMatcher> CompileIgnore(const std::string& text, const std::string& origin) {
-  absl::StatusOr<IgnoreMatcher> m = IgnoreMatcher::Parse(text);
+absl::StatusOr<IgnoreMatcher> CompileIgnore(const std::string& text, const std::string& origin,
+                                            const BuildRules& rules) {
+  absl::StatusOr<IgnoreMatcher> m = IgnoreMatcher::Parse(text, rules);
   if (!m.ok()) return absl::InvalidArgumentError(absl::StrCat(origin, ": ", m.status().message()));
   return m;
 }
@@ -55,26 +58,76 @@ Digest128 RootDigest(const std::vector<FileEntry>& entries) {
 
 namespace {
 
-// The legacy builder's CLI walks into an excluded directory as BuildKit's does (when an
-// exception starts with "<dir>/"), but never sends the directory itself: the engine makes it
-// again, 0755, as the parent of a file the walk re-included, and not at all when it has none.
-// (Run on 20.10: `dir` 0700 with `!dir/keep.txt` lands as 0755 under the legacy builder.)
-std::vector<FileEntry> AsLegacyBuilderSends(std::vector<FileEntry> entries, const IgnoreMatcher& ignore) {
+// The walk lists an excluded directory it entered; whether it is sent is the client's
+// choice. 20.10's BuildKit client sends it. buildx sends it, with its own metadata, only when
+// something below it is sent. The legacy builder's CLI never puts it in the tar, and the
+// engine makes it again, 0755, as the parent of an entry that is (run on 20.10: `dir` 0700
+// with `!dir/keep.txt` lands as 0755 under the legacy builder).
+std::vector<FileEntry> SettleExcludedDirs(std::vector<FileEntry> entries, const IgnoreMatcher& ignore,
+                                          BuildRules::ExcludedDir rule) {
+  if (rule == BuildRules::ExcludedDir::kSent || ignore.empty()) return entries;
+  std::vector<char> excluded(entries.size(), 0);
+  bool any = false;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (entries[i].type == FileType::kDir && ignore.Excluded(entries[i].path)) excluded[i] = any = true;
+  }
+  if (!any) return entries;
+  // The directories above an entry that is sent.
+  absl::flat_hash_set<absl::string_view> above;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (excluded[i]) continue;
+    absl::string_view p = entries[i].path;
+    for (size_t slash = p.rfind('/'); slash != absl::string_view::npos; slash = p.rfind('/', slash - 1)) {
+      if (!above.insert(p.substr(0, slash)).second || slash == 0) break;
+    }
+  }
+  // Decided before anything moves: `above` views the entries' own paths.
+  std::vector<char> sent(entries.size(), 1);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (excluded[i]) sent[i] = above.contains(entries[i].path);
+  }
   std::vector<FileEntry> out;
   out.reserve(entries.size());
   for (size_t i = 0; i < entries.size(); ++i) {
-    FileEntry& e = entries[i];
-    if (e.type == FileType::kDir && ignore.Excluded(e.path)) {
-      const std::string prefix = absl::StrCat(e.path, "/");
-      auto below = std::lower_bound(entries.begin() + static_cast<long>(i) + 1, entries.end(), prefix,
-                                    [](const FileEntry& x, const std::string& p) { return x.path < p; });
-      const bool parent = below != entries.end() && absl::StartsWith(below->path, prefix);
-      if (!parent) continue;
-      e.mode = 0755;
-    }
-    out.push_back(std::move(e));
+    if (!sent[i]) continue;
+    if (excluded[i] && rule == BuildRules::ExcludedDir::kRemadeAboveSentEntries) entries[i].mode = 0755;
+    out.push_back(std::move(entries[i]));
   }
   return out;
+}
+
+bool ValidUtf8(absl::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
+    for (size_t k = 1; k < n; ++k) {
+      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc >> 6) != 2) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    static const uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += n;
+  }
+  return true;
+}
+
+// buildx sends entry names over gRPC, which refuses a string that is not UTF-8: the build
+// fails, so there is no context to compare.
+absl::Status CheckNamesSendable(const std::vector<FileEntry>& entries, const BuildRules& rules) {
+  if (!rules.utf8_names_only) return absl::OkStatus();
+  for (const FileEntry& e : entries) {
+    if (ValidUtf8(e.path) && (e.type != FileType::kSymlink || ValidUtf8(e.target))) continue;
+    return absl::InvalidArgumentError(absl::StrCat(
+        "context file \"", absl::CHexEscape(e.path), "\": its name", e.type == FileType::kSymlink ? " or link target" : "",
+        " is not UTF-8, which ", rules.name,
+        " cannot send (docker build fails: \"string field contains invalid UTF-8\"); rename it or exclude it in "
+        ".dockerignore"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -90,9 +143,10 @@ absl::StatusOr<Context> LoadContext(const ContextOptions& options) {
   if (!S_ISDIR(st.st_mode)) {
     return absl::InvalidArgumentError(absl::StrCat("context ", ctx.dir, ": not a directory"));
   }
-  ctx.build_rules = options.build_rules;
+  ctx.build_rules = options.rules.name;
+  ctx.build_rules_chosen_by = options.rules_chosen_by;
   const std::string per_dockerfile =
-      options.per_dockerfile_ignore ? absl::StrCat(ctx.dockerfile, ".dockerignore") : std::string();
+      options.rules.per_dockerfile_ignore ? absl::StrCat(ctx.dockerfile, ".dockerignore") : std::string();
   const std::string root_ignore = JoinPath(ctx.dir, ".dockerignore");
 
   if (options.rev.empty()) {
@@ -106,25 +160,26 @@ absl::StatusOr<Context> LoadContext(const ContextOptions& options) {
     if (!ctx.ignore_file.empty()) {
       if (absl::Status s = ReadSmallFile(ctx.ignore_file, &text); !s.ok()) return s;
     }
-    absl::StatusOr<IgnoreMatcher> ignore = CompileIgnore(text, ctx.ignore_file);
+    absl::StatusOr<IgnoreMatcher> ignore = CompileIgnore(text, ctx.ignore_file, options.rules);
     if (!ignore.ok()) return ignore.status();
-    absl::StatusOr<std::vector<FileEntry>> entries = WalkTree(ctx.dir, *ignore, options.jobs);
+    absl::StatusOr<std::vector<FileEntry>> entries = WalkTree(ctx.dir, *ignore, options.rules, options.jobs);
     if (!entries.ok()) return entries.status();
     if (absl::Status s = HashFiles(ctx.dir, *entries, options.jobs); !s.ok()) return s;
     ctx.entries = std::move(*entries);
-    if (!options.per_dockerfile_ignore) ctx.entries = AsLegacyBuilderSends(std::move(ctx.entries), *ignore);
+    ctx.entries = SettleExcludedDirs(std::move(ctx.entries), *ignore, options.rules.excluded_dir);
+    if (absl::Status s = CheckNamesSendable(ctx.entries, options.rules); !s.ok()) return s;
     if (IsRegularFile(ctx.dockerfile)) {
       std::string df;
       if (absl::Status s = ReadSmallFile(ctx.dockerfile, &df); !s.ok()) return s;
       ctx.dockerfile_text = std::move(df);
     }
     std::string dir = ctx.dir;
-    ctx.read_file = [dir](const std::string& rel) -> absl::StatusOr<std::string> {
+    ctx.read_file = [dir, rules = options.rules](const std::string& rel) -> absl::StatusOr<std::string> {
       const std::string path = JoinPath(dir, rel);
       struct stat fst;
       if (::lstat(path.c_str(), &fst) != 0) return ErrnoStatus(errno, absl::StrCat("reading ", path));
       std::string data;
-      if (SentAsEmptyFile(fst.st_mode)) return data;  // never opened: the engine sends it empty
+      if (SentAsEmptyFile(fst.st_mode, rules) || !S_ISREG(fst.st_mode)) return data;  // never opened: the engine sends it empty
       if (absl::Status s = ReadSmallFile(path, &data, size_t{1} << 30); !s.ok()) return s;
       return data;
     };
@@ -152,12 +207,13 @@ absl::StatusOr<Context> LoadContext(const ContextOptions& options) {
         break;
       }
     }
-    absl::StatusOr<IgnoreMatcher> ignore = CompileIgnore(text, ctx.ignore_file);
+    absl::StatusOr<IgnoreMatcher> ignore = CompileIgnore(text, ctx.ignore_file, options.rules);
     if (!ignore.ok()) return ignore.status();
     absl::StatusOr<std::vector<FileEntry>> entries = git->Walk(*ignore, options.jobs);
     if (!entries.ok()) return entries.status();
     ctx.entries = std::move(*entries);
-    if (!options.per_dockerfile_ignore) ctx.entries = AsLegacyBuilderSends(std::move(ctx.entries), *ignore);
+    ctx.entries = SettleExcludedDirs(std::move(ctx.entries), *ignore, options.rules.excluded_dir);
+    if (absl::Status s = CheckNamesSendable(ctx.entries, options.rules); !s.ok()) return s;
     // The Dockerfile too comes from the revision.
     std::string df_in_repo = Relative(ctx.dockerfile, git->workdir());
     if (df_in_repo.empty()) df_in_repo = JoinPath(Relative(ctx.dir, git->workdir()), "Dockerfile");

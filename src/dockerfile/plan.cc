@@ -524,7 +524,7 @@ class Planner {
                         std::vector<std::string>& roots) {
     std::vector<IgnoreMatcher> excludes;
     if (!step.excludes.empty()) {
-      absl::StatusOr<IgnoreMatcher> m = IgnoreMatcher::Compile(step.excludes);
+      absl::StatusOr<IgnoreMatcher> m = IgnoreMatcher::Compile(step.excludes, BuildRules::Buildx());  // the frontend matches, with fsutil
       if (!m.ok()) return Error(step.line, std::string(m.status().message()));
       excludes.push_back(std::move(*m));
     }

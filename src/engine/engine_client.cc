@@ -36,6 +36,7 @@ struct Response {
   long status = 0;
   std::string body;        // for Get, or the error body of a stream
   std::string api_version; // from the header
+  std::string builder_version;  // Builder-Version, from /_ping
   int fd = -1;             // for StreamTo
   bool write_failed = false;
 };
@@ -68,6 +69,8 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
     if (sp != std::string::npos) r->status = std::strtol(line.c_str() + sp + 1, nullptr, 10);
   } else if (absl::StartsWithIgnoreCase(line, "api-version:")) {
     r->api_version = std::string(absl::StripAsciiWhitespace(line.substr(12)));
+  } else if (absl::StartsWithIgnoreCase(line, "builder-version:")) {
+    r->builder_version = std::string(absl::StripAsciiWhitespace(line.substr(16)));
   }
   return size * n;
 }
@@ -76,6 +79,7 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
 
 struct EngineClient::Impl {
   std::string host;
+  std::string builder_version;
   std::string socket;  // unix socket path, or ""
   std::string base;    // "http://localhost" or "http://HOST:PORT"
   std::string version;
@@ -121,6 +125,7 @@ EngineClient::~EngineClient() = default;
 
 const std::string& EngineClient::host() const { return impl_->host; }
 const std::string& EngineClient::api_version() const { return impl_->version; }
+const std::string& EngineClient::builder_version() const { return impl_->builder_version; }
 
 absl::StatusOr<EngineClient> EngineClient::Connect(const std::string& host_in) {
   InitCurl();
@@ -145,6 +150,7 @@ absl::StatusOr<EngineClient> EngineClient::Connect(const std::string& host_in) {
   }
   Response r;
   if (absl::Status s = impl->Perform("/_ping", &r, false); !s.ok()) return s;
+  impl->builder_version = r.builder_version;
   impl->version = r.api_version.empty() || CompareVersions(r.api_version, kMaxApiVersion) > 0 ? kMaxApiVersion
                                                                                                : r.api_version;
   return EngineClient(std::move(impl));

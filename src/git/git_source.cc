@@ -375,8 +375,9 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
     git_oid tree;
     std::string rel;
     size_t source;
+    IgnoreMatcher::Carry carry;  // what the directory's judgement hands down
   };
-  std::vector<Frame> stack{{impl_->tree_id, "", 0}};
+  std::vector<Frame> stack{{impl_->tree_id, "", 0, {}}};
   while (!stack.empty()) {
     Frame f = std::move(stack.back());
     stack.pop_back();
@@ -415,12 +416,12 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
           e.mode = 0644;
           break;
       }
-      if (ignore.Excluded(e.path) &&
-          !(e.type == FileType::kDir && ignore.WalkExcludedDir(e.path))) {
-        continue;
-      }
+      IgnoreMatcher::Carry carry;
+      const IgnoreMatcher::Decision d =
+          ignore.Judge(e.path, e.type == FileType::kDir, f.rel.empty() ? nullptr : &f.carry, &carry);
+      if (d.excluded && !d.descend) continue;
       if (fm == GIT_FILEMODE_TREE) {
-        stack.push_back({*git_tree_entry_id(te), e.path, f.source});
+        stack.push_back({*git_tree_entry_id(te), e.path, f.source, std::move(carry)});
       } else if (fm == GIT_FILEMODE_COMMIT) {
         absl::StatusOr<std::unique_ptr<ObjectSource>> sub = OpenSubmodule(
             *sources[f.source], InRepo(*sources[f.source], e.path), *git_tree_entry_id(te), e.path);
@@ -429,7 +430,7 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
           (*sub)->context_root = e.path;
           git_oid sub_tree = (*sub)->tree;
           sources.push_back(std::move(*sub));
-          stack.push_back({sub_tree, e.path, sources.size() - 1});
+          stack.push_back({sub_tree, e.path, sources.size() - 1, std::move(carry)});
         }
       } else {
         blobs.push_back({entries.size(), *git_tree_entry_id(te), f.source});

@@ -60,44 +60,98 @@ bool ValidGlob(absl::string_view s) {
   return true;
 }
 
-// The regular expression the engine's matcher builds from a pattern: '*' is a run without
-// '/', '?' one character but '/', '**' any number of directories, '.' and '$' escaped,
-// '\x' kept as an escape, every other character copied as is (so '+', '(', '|', '{' and '^'
-// keep their regular-expression meaning, as they do in the engine).
-std::string ToRegex(absl::string_view p) {
-  std::string re = "^";
+// Docker 20.10's fileutils: the regular expression of a pattern. '*' is a run without '/',
+// '?' one character but '/', '**' any number of directories, '.' and '$' escaped, '\x' kept
+// as an escape, every other character copied as is (so '+', '(', '|', '{' and '^' keep their
+// regular-expression meaning). A pattern with none of those characters is compared as text.
+bool FileutilsRegex(absl::string_view p, std::string* re) {
+  if (p.find_first_of("*?[]\\+(){}|^") == absl::string_view::npos) return false;
+  *re = "^";
   for (size_t i = 0; i < p.size(); ++i) {
     char c = p[i];
     if (c == '*') {
       if (i + 1 < p.size() && p[i + 1] == '*') {
         ++i;
         if (i + 1 < p.size() && p[i + 1] == '/') ++i;
-        if (i + 1 >= p.size()) {
-          re += ".*";
-        } else {
-          re += "(.*/)?";
-        }
+        *re += i + 1 >= p.size() ? ".*" : "(.*/)?";
       } else {
-        re += "[^/]*";
+        *re += "[^/]*";
       }
     } else if (c == '?') {
-      re += "[^/]";
+      *re += "[^/]";
     } else if (c == '.' || c == '$') {
-      re += '\\';
-      re += c;
+      *re += '\\';
+      *re += c;
     } else if (c == '\\') {
-      re += '\\';
-      if (i + 1 < p.size()) re += p[++i];
+      *re += '\\';
+      if (i + 1 < p.size()) *re += p[++i];
     } else {
-      re += c;
+      *re += c;
     }
   }
-  re += '$';
-  return re;
+  *re += '$';
+  return true;
 }
 
-bool IsLiteral(absl::string_view p) {
-  return p.find_first_of("*?[]\\+(){}|^") == absl::string_view::npos;
+// moby/patternmatcher 0.6's compile: the same expression with '.+()|{}$' escaped, and the
+// kind of comparison it settles on. A pattern whose only wildcard is a trailing "**" after
+// plain text is a prefix; one that opens with "**" and holds no other wildcard is a suffix
+// ("**name.jar" is any path ending in "name.jar"); one with no wildcard is exact text.
+enum class PmKind { kExact, kPrefix, kSuffix, kRegex };
+PmKind PatternMatcherRegex(absl::string_view p, std::string* re) {
+  *re = "^";
+  PmKind kind = PmKind::kExact;
+  for (size_t i = 0; i < p.size(); ++i) {
+    const bool first = i == 0;
+    char c = p[i];
+    if (c == '*') {
+      if (i + 1 < p.size() && p[i + 1] == '*') {
+        ++i;
+        if (i + 1 < p.size() && p[i + 1] == '/') ++i;
+        if (i + 1 >= p.size()) {
+          if (kind == PmKind::kExact) {
+            kind = PmKind::kPrefix;
+          } else {
+            *re += ".*";
+            kind = PmKind::kRegex;
+          }
+        } else {
+          *re += "(.*/)?";
+          kind = PmKind::kRegex;
+        }
+        if (first) kind = PmKind::kSuffix;
+      } else {
+        *re += "[^/]*";
+        kind = PmKind::kRegex;
+      }
+    } else if (c == '?') {
+      *re += "[^/]";
+      kind = PmKind::kRegex;
+    } else if (absl::string_view(".+()|{}$").find(c) != absl::string_view::npos) {
+      *re += '\\';
+      *re += c;
+    } else if (c == '\\') {
+      *re += '\\';
+      if (i + 1 < p.size()) {
+        *re += p[++i];
+        kind = PmKind::kRegex;
+      }
+    } else if (c == '[' || c == ']') {
+      *re += c;
+      kind = PmKind::kRegex;
+    } else {
+      *re += c;
+    }
+  }
+  *re += '$';
+  return kind;
+}
+
+// fsutil's patternWithoutTrailingGlob.
+absl::string_view WithoutTrailingGlob(absl::string_view p) {
+  absl::ConsumeSuffix(&p, "/**");
+  absl::ConsumeSuffix(&p, "/*");
+  return p;
 }
 
 }  // namespace
@@ -131,8 +185,11 @@ IgnoreMatcher::IgnoreMatcher(IgnoreMatcher&&) noexcept = default;
 IgnoreMatcher& IgnoreMatcher::operator=(IgnoreMatcher&&) noexcept = default;
 IgnoreMatcher::~IgnoreMatcher() = default;
 
-absl::StatusOr<IgnoreMatcher> IgnoreMatcher::Compile(const std::vector<std::string>& patterns) {
+absl::StatusOr<IgnoreMatcher> IgnoreMatcher::Compile(const std::vector<std::string>& patterns,
+                                                     const BuildRules& rules) {
   IgnoreMatcher m;
+  m.matcher_ = rules.matcher;
+  m.descend_ = rules.descend;
   for (const std::string& raw : patterns) {
     absl::string_view trimmed = TrimSpace(raw);
     if (trimmed.empty()) continue;
@@ -148,15 +205,30 @@ absl::StatusOr<IgnoreMatcher> IgnoreMatcher::Compile(const std::vector<std::stri
       return absl::InvalidArgumentError(absl::StrCat("syntax error in pattern \"", raw, "\""));
     }
     pat.components = static_cast<size_t>(std::count(p.begin(), p.end(), '/')) + 1;
-    pat.literal = IsLiteral(p);
-    if (!pat.literal) {
+    std::string re;
+    bool regex = false;
+    if (rules.matcher == BuildRules::Matcher::kFileutils) {
+      regex = FileutilsRegex(p, &re);
+      pat.kind = regex ? Kind::kRegex : Kind::kExact;
+    } else {
+      switch (PatternMatcherRegex(p, &re)) {
+        case PmKind::kExact: pat.kind = Kind::kExact; break;
+        case PmKind::kPrefix: pat.kind = Kind::kPrefix; break;
+        case PmKind::kSuffix: pat.kind = Kind::kSuffix; break;
+        case PmKind::kRegex: pat.kind = Kind::kRegex; regex = true; break;
+      }
+    }
+    if (regex) {
       RE2::Options opts;
       opts.set_log_errors(false);
-      pat.regex = std::make_unique<RE2>(ToRegex(p), opts);
+      pat.regex = std::make_unique<RE2>(re, opts);
       if (!pat.regex->ok()) {
         return absl::InvalidArgumentError(
             absl::StrCat("pattern \"", raw, "\" is not a valid expression: ", pat.regex->error()));
       }
+    }
+    if (pat.exclusion && WithoutTrailingGlob(p).find_first_of("*[]?^\\") != absl::string_view::npos) {
+      m.wildcard_exception_ = true;
     }
     pat.text = std::move(p);
     m.patterns_.push_back(std::move(pat));
@@ -164,18 +236,30 @@ absl::StatusOr<IgnoreMatcher> IgnoreMatcher::Compile(const std::vector<std::stri
   return m;
 }
 
-absl::StatusOr<IgnoreMatcher> IgnoreMatcher::Parse(absl::string_view text) {
-  return Compile(ReadIgnorePatterns(text));
+absl::StatusOr<IgnoreMatcher> IgnoreMatcher::Parse(absl::string_view text, const BuildRules& rules) {
+  return Compile(ReadIgnorePatterns(text), rules);
 }
 
 bool IgnoreMatcher::Matches(const Pattern& p, absl::string_view path) const {
-  if (p.literal) return path == p.text;
-  return RE2::PartialMatch(re2::StringPiece(path.data(), path.size()), *p.regex);
+  switch (p.kind) {
+    case Kind::kExact:
+      return path == p.text;
+    case Kind::kPrefix:
+      return absl::StartsWith(path, absl::string_view(p.text).substr(0, p.text.size() - 2));
+    case Kind::kSuffix: {
+      absl::string_view suffix = absl::string_view(p.text).substr(2);
+      if (absl::EndsWith(path, suffix)) return true;
+      return !suffix.empty() && suffix.front() == '/' && path == suffix.substr(1);  // "**/foo" is "foo" too
+    }
+    case Kind::kRegex:
+      return RE2::PartialMatch(re2::StringPiece(path.data(), path.size()), *p.regex);
+  }
+  return false;
 }
 
-bool IgnoreMatcher::Excluded(absl::string_view path) const {
-  if (patterns_.empty()) return false;
-  // The parent directory split into components, as filepath.Dir + strings.Split see it.
+// fileutils (20.10): each pattern tests the path, then the one ancestor with as many
+// components as the pattern; the last pattern that hits wins.
+bool IgnoreMatcher::ExcludedFileutils(absl::string_view path) const {
   size_t last_slash = path.rfind('/');
   const bool has_parent = last_slash != absl::string_view::npos;
   size_t parent_components = 0;
@@ -187,7 +271,6 @@ bool IgnoreMatcher::Excluded(absl::string_view path) const {
   for (const Pattern& p : patterns_) {
     bool hit = Matches(p, path);
     if (!hit && has_parent && p.components <= parent_components) {
-      // The ancestor with as many components as the pattern.
       size_t end = 0;
       for (size_t k = 0; k < p.components; ++k) {
         end = path.find('/', k == 0 ? 0 : end + 1);
@@ -199,13 +282,71 @@ bool IgnoreMatcher::Excluded(absl::string_view path) const {
   return matched;
 }
 
+// patternmatcher's MatchesUsingParentResults. A pattern the parent matched matches; another
+// is tested on the path, unless it cannot change the result so far (an inclusion once
+// excluded, an exception while not excluded), in which case it is not tested and not handed
+// down as matched either. With no parent results (the root's entries) every ancestor is
+// tried too.
+bool IgnoreMatcher::ExcludedCarried(absl::string_view path, const Carry* parent, Carry* carry) const {
+  const bool have_parent = parent != nullptr && !parent->empty();
+  if (carry != nullptr) carry->assign(patterns_.size(), false);
+  bool matched = false;
+  for (size_t i = 0; i < patterns_.size(); ++i) {
+    const Pattern& p = patterns_[i];
+    bool match = have_parent && (*parent)[i];
+    if (!match) {
+      if (p.exclusion != matched) continue;
+      match = Matches(p, path);
+      if (!match && !have_parent) {
+        for (size_t slash = path.find('/'); slash != absl::string_view::npos && !match;
+             slash = path.find('/', slash + 1)) {
+          match = Matches(p, path.substr(0, slash));
+        }
+      }
+    }
+    if (carry != nullptr) (*carry)[i] = match;
+    if (match) matched = !p.exclusion;
+  }
+  return matched;
+}
+
+IgnoreMatcher::Decision IgnoreMatcher::Judge(absl::string_view path, bool is_dir, const Carry* parent,
+                                             Carry* carry) const {
+  Decision d;
+  if (patterns_.empty()) {
+    d.descend = is_dir;
+    return d;
+  }
+  if (matcher_ == BuildRules::Matcher::kFileutils) {
+    d.excluded = ExcludedFileutils(path);
+  } else {
+    d.excluded = ExcludedCarried(path, parent, is_dir ? carry : nullptr);
+  }
+  d.descend = is_dir && (!d.excluded || WalkExcludedDir(path));
+  return d;
+}
+
+bool IgnoreMatcher::Excluded(absl::string_view path) const {
+  if (patterns_.empty()) return false;
+  if (matcher_ == BuildRules::Matcher::kFileutils) return ExcludedFileutils(path);
+  // Down from the root, each directory handing its results to the next.
+  Carry above, here;
+  for (size_t slash = path.find('/'); slash != absl::string_view::npos; slash = path.find('/', slash + 1)) {
+    ExcludedCarried(path.substr(0, slash), above.empty() ? nullptr : &above, &here);
+    above.swap(here);
+  }
+  return ExcludedCarried(path, above.empty() ? nullptr : &above, nullptr);
+}
+
 bool IgnoreMatcher::WalkExcludedDir(absl::string_view dir) const {
   if (!has_exclusions_) return false;
+  if (descend_ == BuildRules::Descend::kFsutilFilter && wildcard_exception_) return true;
   std::string dir_slash = absl::StrCat(dir, "/");
   for (const Pattern& p : patterns_) {
     if (!p.exclusion) continue;
-    std::string pat_slash = absl::StrCat(p.text, "/");
-    if (absl::StartsWith(pat_slash, dir_slash)) return true;
+    absl::string_view written = p.text;
+    if (descend_ == BuildRules::Descend::kFsutilFilter) written = WithoutTrailingGlob(written);
+    if (absl::StartsWith(absl::StrCat(written, "/"), dir_slash)) return true;
   }
   return false;
 }

@@ -41,7 +41,8 @@ absl::StatusOr<ImageView> ReadFlatTar(const std::string& path) {
 
 absl::StatusOr<ImageView> ReadRootfs(const std::string& dir, int jobs) {
   IgnoreMatcher nothing;
-  absl::StatusOr<std::vector<FileEntry>> entries = WalkTree(dir, nothing, jobs);
+  // Devices and FIFOs of an unpacked filesystem are listed as the special files they are.
+  absl::StatusOr<std::vector<FileEntry>> entries = WalkTree(dir, nothing, BuildRules::Buildx(), jobs);
   if (!entries.ok()) return entries.status();
   if (absl::Status s = HashFiles(dir, *entries, jobs); !s.ok()) return s;
   ImageView view;

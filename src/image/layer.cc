@@ -168,8 +168,20 @@ absl::StatusOr<LayerContents> DecodeLayer(ByteReader& in, absl::string_view name
         le.file.digest = HashBytes(le.file.target);
         break;
       }
+      case AE_IFCHR:
+      case AE_IFBLK:
+        le.file.type = FileType::kSpecial;
+        le.file.target = absl::StrCat(archive_entry_filetype(ae) == AE_IFCHR ? "char-device " : "block-device ",
+                                      archive_entry_rdevmajor(ae), ",", archive_entry_rdevminor(ae));
+        le.file.digest = HashBytes(le.file.target);
+        break;
+      case AE_IFIFO:
+        le.file.type = FileType::kSpecial;
+        le.file.target = "fifo";
+        le.file.digest = HashBytes(le.file.target);
+        break;
       default:
-        continue;  // devices and FIFOs: not files a build context can hold
+        continue;  // a socket: tar has no such entry
     }
     if (!status.ok()) break;
     out.entries.push_back(std::move(le));

@@ -161,4 +161,12 @@ absl::StatusOr<ImageView> ReadImage(const TargetName& target, const ReadOptions&
   return view;
 }
 
+bool BuiltByLegacyBuilder(const ImageView& view) {
+  for (auto it = view.history.rbegin(); it != view.history.rend(); ++it) {
+    if (!it->created_by) continue;
+    return it->comment.value_or("") != "buildkit.dockerfile.v0";
+  }
+  return false;
+}
+
 }  // namespace stalecheck

@@ -205,6 +205,10 @@ std::string CheckText(const CheckReport& r, bool color) {
     absl::StrAppend(&tail, "; a flat ", r.image.transport,
                     ": target has no layers, so files a RUN changed cannot be told apart from stale copies");
   }
+  if (!r.context.build_rules_chosen_by.empty()) {
+    absl::StrAppend(&out, "context read by ", r.context.build_rules, " rules, guessed: ", r.context.build_rules_chosen_by,
+                    " (--build-rules NAME to choose)\n");
+  }
   if (r.result.stale) {
     absl::StrAppend(&out, red, bold, "stale", reset, ": ", r.result.findings.size(), " finding",
                     r.result.findings.size() == 1 ? "" : "s", " (", detail, ") in ", r.result.compared.size(),

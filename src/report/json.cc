@@ -18,7 +18,7 @@ nlohmann::ordered_json FingerprintJson(const Context& ctx) {
                         {"mode", FormatMode(e.mode)},
                         {"size", e.size}};
     f["digest"] = e.type == FileType::kDir ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(e.digest.ToString());
-    if (e.type == FileType::kSymlink) f["target"] = e.target;
+    if (e.type == FileType::kSymlink || e.type == FileType::kSpecial) f["target"] = e.target;
     files.push_back(std::move(f));
   }
   return {{"schema_version", 1},
@@ -27,7 +27,8 @@ nlohmann::ordered_json FingerprintJson(const Context& ctx) {
            {{"path", ctx.dir},
             {"source", ctx.source},
             {"commit", OptJson(ctx.commit)},
-            {"ignore_file", ctx.ignore_file.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(ctx.ignore_file)}}},
+            {"ignore_file", ctx.ignore_file.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(ctx.ignore_file)},
+            {"build_rules", ctx.build_rules}}},
           {"files", std::move(files)}};
 }
 
@@ -50,7 +51,7 @@ nlohmann::ordered_json InspectJson(const ImageView& view) {
                      {"size", e.size},
                      {"digest", e.type == FileType::kDir ? nlohmann::ordered_json(nullptr)
                                                          : nlohmann::ordered_json(e.digest.ToString())},
-                     {"target", e.type == FileType::kSymlink ? nlohmann::ordered_json(e.target)
+                     {"target", e.type == FileType::kSymlink || e.type == FileType::kSpecial ? nlohmann::ordered_json(e.target)
                                                              : nlohmann::ordered_json(nullptr)},
                      {"layer", ve.layer}});
   }

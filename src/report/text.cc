@@ -28,13 +28,15 @@ std::string FingerprintText(const Context& ctx) {
     absl::StrAppendFormat(&out, "%-7s %s %10s  %-39s  %s", FileTypeName(e.type), FormatMode(e.mode),
                           size, digest, QuotedName(e.path));
     if (e.type == FileType::kSymlink) absl::StrAppend(&out, " -> ", QuotedName(e.target));
+    if (e.type == FileType::kSpecial) absl::StrAppend(&out, " (", e.target, ")");
     out += '\n';
     (e.type == FileType::kFile ? files : e.type == FileType::kDir ? dirs : links)++;
   }
-  absl::StrAppendFormat(&out, "root %s  (%d files, %d directories, %d symlinks; %s%s)\n",
+  absl::StrAppendFormat(&out, "root %s  (%d files, %d directories, %d symlinks; %s%s; %s rules%s)\n",
                         ctx.root.Hex(), files, dirs, links, ctx.source,
                         ctx.ignore_file.empty() ? ", no ignore file"
-                                                : absl::StrCat(", ignore file ", ctx.ignore_file));
+                                                : absl::StrCat(", ignore file ", ctx.ignore_file),
+                        ctx.build_rules, ctx.build_rules_chosen_by.empty() ? "" : ", guessed");
   return out;
 }
 
@@ -56,6 +58,7 @@ std::string InspectText(const ImageView& view) {
     absl::StrAppendFormat(&out, "%-7s  %s  %5s  %5d  %s", FileTypeName(e.type), FormatMode(e.mode), size,
                           ve.layer, QuotedName(path));
     if (e.type == FileType::kSymlink) absl::StrAppend(&out, " -> ", QuotedName(e.target));
+    if (e.type == FileType::kSpecial) absl::StrAppend(&out, " (", e.target, ")");
     out += '\n';
     if (e.type == FileType::kFile) total += e.size;
   }

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,6 +27,8 @@ const char* FileTypeName(FileType type) {
       return "dir";
     case FileType::kSymlink:
       return "symlink";
+    case FileType::kSpecial:
+      return "special";
   }
   return "file";
 }
@@ -36,18 +39,24 @@ bool IsPyc(const std::string& path) {
 
 namespace {
 
+// A directory still to read, with what its own judgement hands down to its entries.
+struct PendingDir {
+  std::string rel;
+  IgnoreMatcher::Carry carry;
+};
+
 // A shared queue of directories still to read. Workers take a directory, read it, and add
 // the subdirectories they find; the walk ends when the queue is empty and nobody is busy.
 class DirQueue {
  public:
-  void Push(std::string dir) {
+  void Push(PendingDir dir) {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.push_back(std::move(dir));
     cv_.notify_one();
   }
 
   // Blocks for the next directory; false when the walk is over (or failed).
-  bool Pop(std::string* dir) {
+  bool Pop(PendingDir* dir) {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return !queue_.empty() || busy_ == 0 || failed_; });
     if (failed_ || queue_.empty()) return false;
@@ -78,7 +87,7 @@ class DirQueue {
  private:
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::string> queue_;
+  std::deque<PendingDir> queue_;
   int busy_ = 0;
   bool failed_ = false;
   absl::Status error_;
@@ -105,8 +114,9 @@ absl::Status HashSmallFile(int dir_fd, const char* name, const std::string& dir_
   return absl::OkStatus();
 }
 
-absl::Status ReadDir(const std::string& root, const std::string& rel, const IgnoreMatcher& ignore,
-                     DirQueue& queue, std::vector<FileEntry>& out) {
+absl::Status ReadDir(const std::string& root, const PendingDir& here, const IgnoreMatcher& ignore,
+                     const BuildRules& rules, DirQueue& queue, std::vector<FileEntry>& out) {
+  const std::string& rel = here.rel;
   std::string abs = rel.empty() ? root : JoinPath(root, rel);
   // The root may be a symlink to the context, which docker build follows; below it, never.
   int fd = ::open(abs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | (rel.empty() ? 0 : O_NOFOLLOW));
@@ -134,21 +144,26 @@ absl::Status ReadDir(const std::string& root, const std::string& rel, const Igno
       break;
     }
     FileEntry e;
-    const bool empty_file = SentAsEmptyFile(st.st_mode);
+    const bool empty_file = SentAsEmptyFile(st.st_mode, rules);
     if (S_ISREG(st.st_mode) || empty_file) {
       e.type = FileType::kFile;
     } else if (S_ISDIR(st.st_mode)) {
       e.type = FileType::kDir;
     } else if (S_ISLNK(st.st_mode)) {
       e.type = FileType::kSymlink;
+    } else if (rules.sends_special_files) {
+      e.type = FileType::kSpecial;
+      e.target = SpecialFileSent(st.st_mode, st.st_rdev);
+      if (e.target.empty()) continue;
+      e.digest = HashBytes(e.target);
     } else {
-      continue;  // a FIFO: the engine does not send it.
+      continue;  // a FIFO: 20.10's clients do not send it.
     }
     e.path = JoinPath(rel, name);
-    if (ignore.Excluded(e.path) &&
-        !(e.type == FileType::kDir && ignore.WalkExcludedDir(e.path))) {
-      continue;
-    }
+    IgnoreMatcher::Carry carry;
+    const IgnoreMatcher::Decision d =
+        ignore.Judge(e.path, e.type == FileType::kDir, rel.empty() ? nullptr : &here.carry, &carry);
+    if (d.excluded && !d.descend) continue;
     e.mode = st.st_mode & 07777;
     e.mtime = st.st_mtim.tv_sec;
     if (empty_file) {
@@ -175,8 +190,8 @@ absl::Status ReadDir(const std::string& root, const std::string& rel, const Igno
       e.size = target.size();
       e.digest = HashBytes(target);
       e.target = std::move(target);
-    } else {
-      queue.Push(e.path);
+    } else if (e.type == FileType::kDir) {
+      queue.Push({e.path, std::move(carry)});
     }
     out.push_back(std::move(e));
   }
@@ -186,22 +201,31 @@ absl::Status ReadDir(const std::string& root, const std::string& rel, const Igno
 
 }  // namespace
 
-bool SentAsEmptyFile(unsigned mode) { return S_ISCHR(mode) || S_ISBLK(mode) || S_ISSOCK(mode); }
+bool SentAsEmptyFile(unsigned mode, const BuildRules& rules) {
+  if (rules.sends_special_files) return S_ISSOCK(mode);
+  return S_ISCHR(mode) || S_ISBLK(mode) || S_ISSOCK(mode);
+}
+
+std::string SpecialFileSent(unsigned mode, uint64_t rdev) {
+  if (S_ISFIFO(mode)) return "fifo";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return absl::StrCat("char-device ", major(rdev), ",", minor(rdev));
+  return "";
+}
 
 absl::StatusOr<std::vector<FileEntry>> WalkTree(const std::string& root, const IgnoreMatcher& ignore,
-                                                int jobs) {
+                                                const BuildRules& rules, int jobs) {
   struct stat st;
   if (::stat(root.c_str(), &st) != 0) return ErrnoStatus(errno, root);
   if (!S_ISDIR(st.st_mode)) return absl::InvalidArgumentError(absl::StrCat(root, ": not a directory"));
 
   DirQueue queue;
-  queue.Push("");
+  queue.Push({});
   int nthreads = ResolveJobs(jobs);
   std::vector<std::vector<FileEntry>> results(static_cast<size_t>(nthreads));
   auto worker = [&](size_t slot) {
-    std::string dir;
+    PendingDir dir;
     while (queue.Pop(&dir)) {
-      absl::Status st = ReadDir(root, dir, ignore, queue, results[slot]);
+      absl::Status st = ReadDir(root, dir, ignore, rules, queue, results[slot]);
       if (!st.ok()) queue.Fail(std::move(st));
       queue.Done();
     }
