@@ -126,12 +126,43 @@ TEST_SUITE("dockerfile") {
   }
 
   TEST_CASE("--parents keeps the source's directories, below a /./ pivot if there is one") {
-    CHECK(Plan("FROM scratch\nCOPY --parents src/pkg/c.py x.txt /dst/\n") ==
+    CHECK(Plan("# syntax=docker/dockerfile:1-labs\nFROM scratch\nCOPY --parents src/pkg/c.py x.txt /dst/\n") ==
           M{{"/dst/src/pkg/c.py", "src/pkg/c.py"}, {"/dst/x.txt", "x.txt"}});
-    CHECK(Plan("FROM scratch\nCOPY --parents src/**/*.py /dst/\n") ==
+    CHECK(Plan("# syntax=docker/dockerfile:1-labs\nFROM scratch\nCOPY --parents src/**/*.py /dst/\n") ==
           M{{"/dst/src/a.py", "src/a.py"}, {"/dst/src/b.py", "src/b.py"}, {"/dst/src/pkg/c.py", "src/pkg/c.py"}});
-    CHECK(Plan("FROM scratch\nCOPY --parents ./src/./pkg /dst/\n") ==
+    CHECK(Plan("# syntax=docker/dockerfile:1-labs\nFROM scratch\nCOPY --parents ./src/./pkg /dst/\n") ==
           M{{"/dst/pkg", "src/pkg"}, {"/dst/pkg/c.py", "src/pkg/c.py"}});
+  }
+
+  TEST_CASE("a symbolic --chmod applies to each entry's own mode, with no umask, as the frontend does") {
+    using stalecheck::ModeChange;
+    auto m = [](const char* text, uint32_t mode, bool dir = false) {
+      auto c = ModeChange::Parse(text);
+      REQUIRE(c.ok());
+      return c->Apply(mode, dir);
+    };
+    // Each was built on Docker 28.5 and read from its output.
+    CHECK(m("u+x,g+x", 0644) == 0754);
+    CHECK(m("go-w,a+X", 0644) == 0644);
+    CHECK(m("go-w,a+X", 0755) == 0755);
+    CHECK(m("u=rwx,go=r", 0600) == 0744);
+    CHECK(m("+x", 0644) == 0755);
+    CHECK(m("+w", 0644) == 0666);
+    CHECK(m("=rw", 0644) == 0666);
+    CHECK(m("o=u", 0644) == 0646);
+    CHECK(m("g+s,u-w", 0755) == 02555);
+    CHECK(m("a+X,g-rwx", 0700, true) == 0701);
+    CHECK(m("a+X,g-rwx", 0600) == 0600);
+    CHECK(m("0750", 0644) == 0750);
+    for (const char* bad : {"", "u", "u+q", "80", "17777", "u+x,,"}) CHECK_FALSE(ModeChange::Parse(bad).ok());
+  }
+
+  TEST_CASE("--parents without the labs syntax is refused, naming the line, as the built-in frontend refuses it") {
+    auto df = stalecheck::ParseDockerfile("FROM scratch\nCOPY --parents src/ /dst/\n", "Dockerfile");
+    REQUIRE(df.ok());
+    auto plan = stalecheck::BuildCopyPlan(*df, {}, {});
+    REQUIRE_FALSE(plan.ok());
+    CHECK(std::string(plan.status().message()).find("Dockerfile:2: COPY --parents is a labs flag") != std::string::npos);
   }
 
   TEST_CASE("later copies of a path win") {

@@ -152,4 +152,73 @@ TEST_SUITE("ignore") {
     CHECK(m->empty());
     CHECK_FALSE(m->Excluded("anything"));
   }
+
+  // buildx (moby/patternmatcher 0.6 and fsutil's filter walker); each case was built on
+  // Docker 26.1 and 28.5 (tests/e2e/test_ignore_differential.py).
+  TEST_CASE("buildx: a directory's results are carried down to what is below it") {
+    const auto bx = stalecheck::BuildRules::Buildx();
+    auto m = IgnoreMatcher::Parse("**\n!src/**/*.h\n", bx);
+    REQUIRE(m.ok());
+    CHECK(m->Excluded("src"));
+    CHECK(m->Excluded("src/lib"));
+    CHECK_FALSE(m->Excluded("src/lib/util.h"));
+    CHECK(m->WalkExcludedDir("src"));  // a wildcard exception: every excluded directory is read
+    // 20.10 reads src (the exception is written below it) but not src/lib: it sends src alone.
+    auto old = IgnoreMatcher::Parse("**\n!src/**/*.h\n", k2010);
+    REQUIRE(old.ok());
+    CHECK(old->WalkExcludedDir("src"));
+    CHECK_FALSE(old->WalkExcludedDir("src/lib"));
+  }
+
+  TEST_CASE("buildx: a pattern skipped on a directory is not handed down as matched") {
+    const auto bx = stalecheck::BuildRules::Buildx();
+    auto m = IgnoreMatcher::Parse("*\n*/sub\n!dir1/sub/x\ndir?\n", bx);
+    REQUIRE(m.ok());
+    CHECK(m->Excluded("dir1"));
+    CHECK(m->Excluded("dir1/sub"));
+    CHECK_FALSE(m->Excluded("dir1/sub/x"));
+    // Its Open judges the path alone: "dir?" matches the ancestor dir1, so the file arrives empty.
+    CHECK(m->ExcludedOnOpen("dir1/sub/x"));
+  }
+
+  TEST_CASE("buildx: '**name' is a suffix, 'name**' a prefix, and '+(){}|' are plain characters") {
+    const auto bx = stalecheck::BuildRules::Buildx();
+    auto m = IgnoreMatcher::Parse("**name.jar\nfoo**\na+b\nx|y\nc{2}\n", bx);
+    REQUIRE(m.ok());
+    CHECK(m->Excluded("src/xname.jar"));
+    CHECK(m->Excluded("name.jar"));
+    CHECK(m->Excluded("food"));
+    CHECK(m->Excluded("a+b"));
+    CHECK_FALSE(m->Excluded("aab"));
+    CHECK(m->Excluded("x|y"));
+    CHECK(m->Excluded("c{2}"));
+    CHECK_FALSE(m->Excluded("cc"));
+    auto old = IgnoreMatcher::Parse("**name.jar\na+b\n", k2010);
+    REQUIRE(old.ok());
+    CHECK_FALSE(old->Excluded("src/xname.jar"));
+    CHECK(old->Excluded("aab"));  // fileutils keeps '+' a regular-expression operator
+  }
+
+  TEST_CASE("buildx: an exception's trailing '/**' or '/*' is dropped before the directory test") {
+    const auto bx = stalecheck::BuildRules::Buildx();
+    auto m = IgnoreMatcher::Parse("dir\n!dir/sub/**\n", bx);
+    REQUIRE(m.ok());
+    CHECK(m->WalkExcludedDir("dir"));
+    CHECK(m->WalkExcludedDir("dir/sub"));
+    CHECK_FALSE(m->WalkExcludedDir("other"));
+    auto legacy = IgnoreMatcher::Parse("dir\n!dir*/keep\n", stalecheck::BuildRules::Legacy());
+    REQUIRE(legacy.ok());
+    CHECK_FALSE(legacy->WalkExcludedDir("dir"));  // the legacy CLI reads only what an exception names
+  }
+
+  TEST_CASE("the rule sets are named, and an unknown name lists the known ones") {
+    for (const std::string& name : stalecheck::BuildRules::Names()) {
+      auto r = stalecheck::BuildRules::Named(name);
+      REQUIRE(r.ok());
+      CHECK(r->name == name);
+    }
+    auto bad = stalecheck::BuildRules::Named("kaniko");
+    REQUIRE_FALSE(bad.ok());
+    CHECK(std::string(bad.status().message()).find("buildkit-20.10") != std::string::npos);
+  }
 }

@@ -26,6 +26,7 @@ struct Instruction {
 struct Dockerfile {
   std::string path;  // for messages
   char escape = '\\';
+  std::string syntax;  // the `# syntax=` directive's value ("" = the engine's built-in frontend)
   std::vector<Instruction> instructions;
 };
 
@@ -49,6 +50,27 @@ enum class StepSource : uint8_t {
   kHeredoc,  // COPY <<EOF: the Dockerfile's own text
 };
 
+/// COPY/ADD --chmod: an octal mode, or a symbolic one as chmod(1) writes it ("u+x,g-w",
+/// "a+X", "o=u"), which the current frontend applies to each copied entry's own mode, with no
+/// umask (built on Docker 28.5: 0644 with u+x,g+x lands as 0754).
+struct ModeChange {
+  struct Clause {
+    uint32_t who = 0;  // the bits the clause may touch (07777 masks of u, g, o; 0 = all)
+    char op = '=';     // '+', '-', '='
+    uint32_t perm = 0;       // rwxst bits as u, g and o all would have them
+    bool exec_if_any = false;  // 'X'
+    char copy_from = 0;        // 'u', 'g', 'o' for "g=u" and the like
+  };
+  std::optional<uint32_t> octal;
+  std::vector<Clause> clauses;
+  std::string text;  // as written
+
+  /// Parses `--chmod`'s value. Errors name what is wrong.
+  static absl::StatusOr<ModeChange> Parse(absl::string_view text);
+  /// The mode an entry whose own mode is `mode` lands with.
+  uint32_t Apply(uint32_t mode, bool is_dir) const;
+};
+
 /// One instruction of the chosen stage's chain (or of a stage it copies from), in build
 /// order: every instruction but FROM, since each leaves one history entry in the image.
 struct BuildStep {
@@ -63,7 +85,7 @@ struct BuildStep {
   std::string dest_written;          // COPY/ADD: the destination expanded, as history writes it
   std::string dest;                  // expanded, absolute (joined to WORKDIR)
   bool dest_is_dir = false;          // dest ended in '/', or several sources / a wildcard
-  std::optional<uint32_t> chmod;
+  std::optional<ModeChange> chmod;
   std::vector<std::string> excludes;
   bool parents = false;              // --parents: keep the source's directories
   std::string from;                  // --from's value (kStage, kImage)
@@ -83,6 +105,10 @@ struct PlannedFile {
                            // used when the image has a directory at `path`
   std::string source;      // context-relative path
   FileEntry expected;      // what the context has there (mode after --chmod)
+  /// Under a symbolic --chmod: the context's own mode, which frontends before Docker 28's
+  /// ignore the flag and keep (built: 20.10 and 26.1 keep 0644 under u+x,g+x; 28.5 gives
+  /// 0754). The image may hold either.
+  std::optional<uint32_t> mode_if_ignored;
   int step = 0;            // index into CopyPlan::steps
   int via = -1;            // through COPY --from: the context copy of the other stage that
                            // wrote it there (index into CopyPlan::other_steps)

@@ -57,6 +57,11 @@ class IgnoreMatcher {
   /// Whether `path` is excluded, as the walk would judge it coming down from the root.
   bool Excluded(absl::string_view path) const;
 
+  /// Whether `path` is excluded when judged alone, every ancestor tried and nothing carried
+  /// down (patternmatcher's MatchesOrParentMatches, which fsutil's Open asks before it reads a
+  /// file's bytes). Under the fileutils matcher, the same as Excluded.
+  bool ExcludedOnOpen(absl::string_view path) const;
+
   /// For an excluded directory: whether the walker still reads it.
   bool WalkExcludedDir(absl::string_view dir) const;
 

@@ -51,6 +51,10 @@ struct BuildRules {
   /// buildx sends a device as a character device and a FIFO as a FIFO; 20.10's clients send
   /// a device as an empty file and no FIFO.
   bool sends_special_files = true;
+  /// buildx's walk sends a file that its Open, judging the path alone, calls excluded: the
+  /// file arrives empty (`*`, `*/sub`, `!dir1/sub/x`, `dir?` sends dir1/sub/x with no bytes,
+  /// on buildx 0.13 and 0.29 alike).
+  bool empty_when_open_excludes = true;
   /// buildx refuses a name that is not UTF-8 (the build fails: "grpc: failed to unmarshal the
   /// received message: string field contains invalid UTF-8").
   bool utf8_names_only = true;

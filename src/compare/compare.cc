@@ -166,12 +166,13 @@ class Comparison {
         result_.findings.push_back(std::move(fd));
         continue;
       }
-      JudgeVersion(base, f.expected, *have);
+      JudgeVersion(base, f.expected, *have, f.mode_if_ignored);
     }
   }
 
   // At most one finding a path, the most basic difference first.
-  void JudgeVersion(const Finding& base, const FileEntry& want, const FileEntry& have) {
+  void JudgeVersion(const Finding& base, const FileEntry& want, const FileEntry& have,
+                    std::optional<uint32_t> mode_if_ignored = std::nullopt) {
     auto emit = [&](const char* status, std::string expected, std::string actual, std::string reason) {
       Finding fd = base;
       fd.status = status;
@@ -195,7 +196,7 @@ class Comparison {
                ? "content differs (same size: BuildKit may have kept the old bytes of a file whose size and mtime "
                  "did not change; `docker builder prune --filter type=source.local` clears that)"
                : absl::StrCat("content differs (", have.size, " bytes in the image, ", want.size, " in the context)"));
-    } else if (want.type != FileType::kSymlink && want.mode != have.mode) {
+    } else if (want.type != FileType::kSymlink && want.mode != have.mode && mode_if_ignored != have.mode) {
       emit("mode", FormatMode(want.mode), FormatMode(have.mode),
            absl::StrCat("mode ", FormatMode(have.mode), " in the image, ", FormatMode(want.mode), " in the context"));
     }

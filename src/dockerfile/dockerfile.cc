@@ -80,6 +80,8 @@ absl::StatusOr<Dockerfile> ParseDockerfile(const std::string& text, const std::s
                                                        "' (use \\ or `)"));
       }
       df.escape = value[0];
+    } else if (name == "syntax") {
+      df.syntax = value;
     }
   }
   while (i < lines.size()) {

@@ -254,7 +254,7 @@ class Planner {
         planned.alt_path.clear();
         planned.step = k;
         planned.via = AddOrigin(origins, stage.origins[static_cast<size_t>(f.via)]);
-        if (step.chmod) planned.expected.mode = *step.chmod;
+        if (step.chmod) ApplyChmod(*step.chmod, planned);
         files[to] = std::move(planned);
       }
     }
@@ -424,16 +424,19 @@ class Planner {
         step.from_stage = StageNamed(*value);
         step.source = step.from_stage >= 0 ? StepSource::kStage : StepSource::kImage;
       } else if (name == "chmod") {
-        uint32_t mode = 0;
-        if (value->empty() || value->find_first_not_of("01234567") != std::string::npos ||
-            !absl::numbers_internal::safe_strtou32_base(*value, &mode, 8) || mode > 07777) {
-          return Error(ins.line, absl::StrCat("--chmod=", *value, ": only octal modes are supported"));
-        }
-        step.chmod = mode;
+        absl::StatusOr<ModeChange> mode = ModeChange::Parse(*value);
+        if (!mode.ok()) return Error(ins.line, std::string(mode.status().message()));
+        step.chmod = std::move(*mode);
       } else if (name == "exclude") {
         step.excludes.push_back(*value);
       } else if (name == "parents") {
         step.parents = value->empty() || *value == "true";
+        if (step.parents && df_.syntax.find("labs") == std::string::npos) {
+          return Error(ins.line, absl::StrCat(ins.keyword, " --parents is a labs flag: the built-in Dockerfile frontend "
+                                              "refuses it (\"unknown flag: --parents\"), so no image was built from "
+                                              "this line; a Dockerfile that uses it starts with "
+                                              "# syntax=docker/dockerfile:1-labs"));
+        }
       } else if (name != "chown" && name != "link" && name != "checksum" && name != "keep-git-dir") {
         return Error(ins.line, absl::StrCat("unknown flag --", name));
       }
@@ -507,14 +510,19 @@ class Planner {
     return nullptr;
   }
 
+  static void ApplyChmod(const ModeChange& chmod, PlannedFile& f) {
+    if (!chmod.octal) f.mode_if_ignored = f.expected.mode;
+    f.expected.mode = chmod.Apply(f.expected.mode, f.expected.type == FileType::kDir);
+  }
+
   void Put(std::map<std::string, PlannedFile>& files, std::string path, std::string alt, const std::string& source,
            FileEntry expected, const BuildStep& step, int k) {
-    if (step.chmod) expected.mode = *step.chmod;
     PlannedFile f;
+    f.expected = std::move(expected);
+    if (step.chmod) ApplyChmod(*step.chmod, f);
     f.path = path;
     f.alt_path = std::move(alt);
     f.source = source;
-    f.expected = std::move(expected);
     f.expected.path = source;
     f.step = k;
     files[std::move(path)] = std::move(f);

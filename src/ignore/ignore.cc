@@ -338,6 +338,12 @@ bool IgnoreMatcher::Excluded(absl::string_view path) const {
   return ExcludedCarried(path, above.empty() ? nullptr : &above, nullptr);
 }
 
+bool IgnoreMatcher::ExcludedOnOpen(absl::string_view path) const {
+  if (patterns_.empty()) return false;
+  if (matcher_ == BuildRules::Matcher::kFileutils) return ExcludedFileutils(path);
+  return ExcludedCarried(path, nullptr, nullptr);
+}
+
 bool IgnoreMatcher::WalkExcludedDir(absl::string_view dir) const {
   if (!has_exclusions_) return false;
   if (descend_ == BuildRules::Descend::kFsutilFilter && wildcard_exception_) return true;

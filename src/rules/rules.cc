@@ -50,6 +50,7 @@ BuildRules BuildRules::BuildKit2010() {
   r.per_dockerfile_ignore = true;
   r.sends_special_files = false;
   r.utf8_names_only = false;
+  r.empty_when_open_excludes = false;
   return r;
 }
 
@@ -63,6 +64,7 @@ BuildRules BuildRules::Legacy() {
   r.legacy_builder = true;
   r.sends_special_files = false;
   r.utf8_names_only = false;
+  r.empty_when_open_excludes = false;
   return r;
 }
 

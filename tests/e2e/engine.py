@@ -17,7 +17,7 @@ STALECHECK = os.environ.get("STALECHECK", os.path.join(HERE, "../../build/stalec
 FIXTURES = os.environ.get("STALECHECK_FIXTURES", os.path.join(HERE, "../../fixtures"))
 
 
-def _engine_settings(name):
+def engine_settings(name):
     """The client settings of engine `name` (20, 26 or 28), as scripts/engine.sh states them."""
     out = subprocess.run(["bash", os.path.join(HERE, "../../scripts/engine.sh"), "env", name],
                          capture_output=True, check=True).stdout.decode()
@@ -26,13 +26,17 @@ def _engine_settings(name):
 
 # The engine every test drives: STALECHECK_ENGINE (20, 26 or 28; 20 when unset).
 ENGINE = os.environ.get("STALECHECK_ENGINE", "20")
-_SETTINGS = _engine_settings(ENGINE)
+_SETTINGS = engine_settings(ENGINE)
 DOCKER = _SETTINGS["DOCKER"]
 # The engine's own CLI comes first in PATH, as it would for a user of that engine.
 ENV = dict(os.environ, **_SETTINGS, DOCKER_BUILDKIT="1",
            PATH=os.path.dirname(DOCKER) + ":/usr/bin:" + os.environ.get("PATH", ""))
 os.makedirs(ENV["DOCKER_CONFIG"], exist_ok=True)
 MODERN = ENGINE != "20"  # 26 and 28 build with buildx and save OCI layouts
+# The rules `--build-rules auto` must find for `docker build` on each engine, with BuildKit
+# and with DOCKER_BUILDKIT=0.
+BUILDKIT_RULES, LEGACY_RULES = {"20": ("buildkit-20.10", "legacy-20.10"), "26": ("buildx-pre-0.18", "legacy"),
+                                "28": ("buildx", "legacy")}[ENGINE]
 
 
 def require_engine(test: unittest.TestCase):

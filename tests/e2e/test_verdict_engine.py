@@ -145,7 +145,7 @@ class VerdictScenarios(engine.Scenario):
             image = self.build(legacy=legacy)
             doc = self.check(image)
             self.assertEqual(self.findings(doc), [], legacy)
-            self.assertEqual(doc["context"]["build_rules"], "legacy" if legacy else "buildkit")
+            self.assertEqual(doc["context"]["build_rules"], engine.LEGACY_RULES if legacy else engine.BUILDKIT_RULES)
             self.assertIn("/ctx/dir", self.compared(image))
 
     def test_every_instruction_form_fits_its_history_on_both_builders(self):
