@@ -2,7 +2,8 @@
 # The Docker engines and the local registry the end-to-end tests drive.
 #
 #   scripts/engine.sh start [20|26|28|all]   start the engine(s) (default 20) and the registry
-#   scripts/engine.sh stop  [20|26|28|all]   stop what start started (default all)
+#   scripts/engine.sh stop  [20|26|28|all]   stop what start started (default all, and the registry)
+#   scripts/engine.sh stop-registry          stop the registry alone
 #   scripts/engine.sh env   20|26|28         print the engine's client settings as shell exports
 #
 # 20 is Debian 12's installed docker.io (default socket, data root and docker0). 26 and 28 are
@@ -186,9 +187,11 @@ case "${1:-}" in
     start_registry
     ;;
   stop)
-    stop_pid "$state/registry.pid"
+    # With no engine named: all of them and the registry.
+    if [[ -z ${2:-} || ${2:-} == all ]]; then stop_pid "$state/registry.pid"; fi
     for n in $(engines "${2:-all}"); do stop_engine "$n"; done
     ;;
+  stop-registry) stop_pid "$state/registry.pid" ;;
   env) engine_env "${2:-20}" ;;
-  *) echo "usage: $0 start|stop [20|26|28|all] | env 20|26|28" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop [20|26|28|all] | stop-registry | env 20|26|28" >&2; exit 2 ;;
 esac

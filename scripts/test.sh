@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# Installs the dependencies, builds, starts the engine and the registry, and runs every test
-# suite (unit and end-to-end). Services this script started are stopped again at the end.
+# Installs the dependencies, builds, starts the three engines (Docker 20.10, 26 and 28) and the
+# registry, and runs every test suite: the unit tests, then the end-to-end suite once per
+# engine. Engines this script started are stopped again at the end. Arguments go to ctest
+# (e.g. `-R e2e-28` for one engine's suite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
-started_here=0
-if ! /usr/bin/docker version >/dev/null 2>&1; then started_here=1; fi
-scripts/engine.sh start
-cleanup() { if ((started_here)); then scripts/engine.sh stop; fi; }
+started=()
+for n in 20 26 28; do
+  if ! (eval "$(scripts/engine.sh env "$n")"; [[ -x $DOCKER ]] && "$DOCKER" version >/dev/null 2>&1); then
+    started+=("$n")
+  fi
+done
+registry_here=0
+curl -fsS http://127.0.0.1:5000/v2/ >/dev/null 2>&1 || registry_here=1
+cleanup() {
+  for n in "${started[@]}"; do scripts/engine.sh stop "$n"; done
+  if ((registry_here)); then scripts/engine.sh stop-registry; fi
+}
 trap cleanup EXIT
+scripts/engine.sh start all
 ctest --test-dir build --output-on-failure "$@"

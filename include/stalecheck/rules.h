@@ -95,10 +95,14 @@ struct ClientProbe {
   static ClientProbe FromEnvironment();
 };
 
+/// Which builder the checked image's history shows.
+enum class ImageBuilder { kUnknown, kLegacy, kBuildKit };
+
 /// Chooses as the docker CLI first in PATH would choose (docker/cli processBuilder for 23+,
 /// BuildKitEnabled and the builder alias for 20.10). With no docker client, buildx's rules.
-/// `legacy_image`: the image's history shows the legacy builder built it; then the legacy
-/// rules of that client's version.
-ClientChoice ChooseBuildRules(const ClientProbe& probe, bool legacy_image);
+/// The image's history overrules the builder (not the client's version): an image the legacy
+/// builder made gets that client's legacy rules; a BuildKit image, where this client would use
+/// the legacy builder, gets the client's BuildKit rules (20.10's own, else buildx's).
+ClientChoice ChooseBuildRules(const ClientProbe& probe, ImageBuilder image);
 
 }  // namespace stalecheck

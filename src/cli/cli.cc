@@ -75,7 +75,7 @@ ReadOptions ImageReadOptions(const cxxopts::ParseResult& r) {
 
 // --build-rules: a named rule set, or (auto) the one `docker build` here would use; the
 // legacy builder's when the image's history shows it built the image.
-absl::Status ChooseRules(const cxxopts::ParseResult& r, bool legacy_image, const std::string& docker_host,
+absl::Status ChooseRules(const cxxopts::ParseResult& r, ImageBuilder image, const std::string& docker_host,
                          ContextOptions* copts) {
   const std::string flag = r["build-rules"].as<std::string>();
   if (flag != "auto") {
@@ -90,7 +90,7 @@ absl::Status ChooseRules(const cxxopts::ParseResult& r, bool legacy_image, const
     absl::StatusOr<EngineClient> engine = EngineClient::Connect(docker_host);
     return engine.ok() ? engine->builder_version() : std::string();
   };
-  ClientChoice choice = ChooseBuildRules(probe, legacy_image);
+  ClientChoice choice = ChooseBuildRules(probe, image);
   copts->rules = std::move(choice.rules);
   copts->rules_chosen_by = std::move(choice.reason);
   return absl::OkStatus();
@@ -121,7 +121,10 @@ absl::StatusOr<int> RunFingerprint(const Args& args) {
   opts.dockerfile = (*r)["file"].as<std::string>();
   opts.rev = (*r)["rev"].as<std::string>();
   opts.jobs = (*r)["jobs"].as<int>();
-  if (absl::Status s = ChooseRules(*r, false, (*r)["docker-host"].as<std::string>(), &opts); !s.ok()) return s;
+  if (absl::Status s = ChooseRules(*r, ImageBuilder::kUnknown, (*r)["docker-host"].as<std::string>(), &opts);
+      !s.ok()) {
+    return s;
+  }
   absl::StatusOr<Context> ctx = LoadContext(opts);
   if (!ctx.ok()) return ctx.status();
   std::string out;
@@ -279,7 +282,10 @@ absl::StatusOr<int> CheckCommand(const Args& args, std::string* output_flag) {
   copts.dockerfile = (*r)["file"].as<std::string>();
   copts.rev = (*r)["rev"].as<std::string>();
   copts.jobs = (*r)["jobs"].as<int>();
-  if (absl::Status s = ChooseRules(*r, maps.empty() && BuiltByLegacyBuilder(*view),
+  const ImageBuilder builder = !maps.empty() || view->history.empty() ? ImageBuilder::kUnknown
+                               : BuiltByLegacyBuilder(*view)           ? ImageBuilder::kLegacy
+                                                                       : ImageBuilder::kBuildKit;
+  if (absl::Status s = ChooseRules(*r, builder,
                                    (*r)["docker-host"].as<std::string>(), &copts);
       !s.ok()) {
     return s;

@@ -203,7 +203,26 @@ ClientChoice WithPlugin(const std::string& client, const std::string& plugin, co
 
 }  // namespace
 
-ClientChoice ChooseBuildRules(const ClientProbe& probe, bool legacy_image) {
+namespace {
+
+ClientChoice ChooseForClient(const ClientProbe& probe, bool legacy_image);
+
+}  // namespace
+
+ClientChoice ChooseBuildRules(const ClientProbe& probe, ImageBuilder image) {
+  ClientChoice c = ChooseForClient(probe, image == ImageBuilder::kLegacy);
+  if (image == ImageBuilder::kBuildKit && c.rules.legacy_builder) {
+    const bool old = c.rules.matcher == BuildRules::Matcher::kFileutils;
+    c.rules = old ? BuildRules::BuildKit2010() : BuildRules::Buildx();
+    c.reason = absl::StrCat("the image's history shows BuildKit, where ", c.reason, "; so ",
+                            old ? "20.10's BuildKit client" : "buildx");
+  }
+  return c;
+}
+
+namespace {
+
+ClientChoice ChooseForClient(const ClientProbe& probe, bool legacy_image) {
   const std::string docker = FindInPath(probe.path, "docker");
   if (docker.empty()) {
     if (legacy_image) return {BuildRules::Legacy(), "the image's history shows the legacy builder; no docker client in PATH"};
@@ -265,5 +284,7 @@ ClientChoice ChooseBuildRules(const ClientProbe& probe, bool legacy_image) {
   }
   return {BuildRules::Legacy(), absl::StrCat(client, " has no buildx plugin: the legacy builder")};
 }
+
+}  // namespace
 
 }  // namespace stalecheck
