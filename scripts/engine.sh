@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Docker engines and the local registry the end-to-end tests drive.
 #
-#   scripts/engine.sh start [20|26|28|all]   start the engine(s) (default 20) and the registry
+#   scripts/engine.sh start [20|26|28|28c|all]   start the engine(s) (default 20) and the registry
 #   scripts/engine.sh stop  [20|26|28|all]   stop what start started (default all, and the registry)
 #   scripts/engine.sh stop-registry          stop the registry alone
 #   scripts/engine.sh env   20|26|28         print the engine's client settings as shell exports
@@ -10,16 +10,20 @@
 # the docker.io, docker-cli, docker-buildx and docker-compose packages of Debian's trixie and sid,
 # fetched with `apt-get download` through a sources list and state directory of their own (the
 # host's apt configuration is untouched) and unpacked with `dpkg -x`, never installed. Each has
-# its own socket, data root, exec root, bridge and DOCKER_CONFIG (for its CLI plugins). start
-# is a no-op for an engine that already answers; a fetch or start that fails fails loudly.
+# its own socket, data root, exec root, bridge and DOCKER_CONFIG (for its CLI plugins). 28c is
+# engine 28's binaries with the containerd image store ("containerd-snapshotter"), as Docker 29
+# and Docker Desktop default to, on this machine's containerd. start is a no-op for an engine
+# that already answers; a fetch or start that fails fails loudly.
 set -euo pipefail
 state=${STALECHECK_STATE:-/tmp/stalecheck-engine}
 mkdir -p "$state"
 
-suite_of() { case $1 in 26) echo trixie ;; 28) echo sid ;; esac; }
+suite_of() { case $1 in 26) echo trixie ;; 28 | 28c) echo sid ;; esac; }
+# The unpacked packages engine $1 runs (28c runs 28's).
+root_of() { echo "$state/${1%c}/root"; }
 # Each extra engine's bridge and subnet, away from docker0's 172.17.0.0/16.
 bridge_of() { echo "stalecheck$1"; }
-subnet_of() { echo "10.199.$1.1/24"; }
+subnet_of() { case $1 in 28c) echo "10.199.29.1/24" ;; *) echo "10.199.$1.1/24" ;; esac; }
 
 # The client settings of engine $1: DOCKER (the CLI), DOCKER_HOST, DOCKER_CONFIG.
 engine_env() {
@@ -30,14 +34,14 @@ engine_env() {
       echo "export DOCKER_HOST=unix:///var/run/docker.sock"
       echo "export DOCKER_CONFIG=$state/20/config"
       ;;
-    26 | 28)
+    26 | 28 | 28c)
       local dir=$state/$1
       echo "export STALECHECK_ENGINE=$1"
-      echo "export DOCKER=$dir/root/usr/bin/docker"
+      echo "export DOCKER=$(root_of "$1")/usr/bin/docker"
       echo "export DOCKER_HOST=unix://$dir/docker.sock"
       echo "export DOCKER_CONFIG=$dir/config"
       ;;
-    *) echo "engine.sh: unknown engine '$1' (20, 26 or 28)" >&2; return 2 ;;
+    *) echo "engine.sh: unknown engine '$1' (20, 26, 28 or 28c)" >&2; return 2 ;;
   esac
 }
 
@@ -47,7 +51,7 @@ answers() { # engine number
 
 # Fetches and unpacks engine $1's packages once, into $state/$1/root.
 fetch_engine() {
-  local n=$1 suite dir apt
+  local n=${1%c} suite dir apt
   suite=$(suite_of "$n")
   dir=$state/$n
   [[ -x $dir/root/usr/sbin/dockerd && -x $dir/root/usr/bin/docker ]] && return 0
@@ -83,13 +87,21 @@ start_engine() {
       dockerd --storage-driver=overlay2 >"$dir/dockerd.log" 2>&1 &
       echo $! >"$dir/dockerd.pid"
       ;;
-    26 | 28)
+    26 | 28 | 28c)
       fetch_engine "$n"
+      local root
+      root=$(root_of "$n")
       # The CLI finds buildx and compose through its own DOCKER_CONFIG, never the host's.
       mkdir -p "$dir/config/cli-plugins" "$dir/data" "$dir/exec"
-      ln -sf "$dir/root/usr/libexec/docker/cli-plugins/docker-buildx" "$dir/config/cli-plugins/docker-buildx"
-      ln -sf "$dir/root/usr/libexec/docker/cli-plugins/docker-compose" "$dir/config/cli-plugins/docker-compose"
+      ln -sf "$root/usr/libexec/docker/cli-plugins/docker-buildx" "$dir/config/cli-plugins/docker-buildx"
+      ln -sf "$root/usr/libexec/docker/cli-plugins/docker-compose" "$dir/config/cli-plugins/docker-compose"
       [[ -f $dir/config/config.json ]] || echo '{}' >"$dir/config/config.json"
+      # 28c keeps images in containerd's content store, with its overlayfs snapshotter.
+      if [[ $n == 28c ]]; then
+        echo '{"features": {"containerd-snapshotter": true}}' >"$dir/daemon.json"
+      else
+        echo '{"storage-driver": "overlay2"}' >"$dir/daemon.json"
+      fi
       local br
       br=$(bridge_of "$n")
       if ! ip link show "$br" >/dev/null 2>&1; then
@@ -98,10 +110,10 @@ start_engine() {
       fi
       ip link set "$br" up
       # docker-init and docker-proxy come from the same package as dockerd.
-      PATH=$dir/root/usr/bin:$dir/root/usr/sbin:$PATH \
-        "$dir/root/usr/sbin/dockerd" --host "unix://$dir/docker.sock" --data-root "$dir/data" \
+      PATH=$root/usr/bin:$root/usr/sbin:$PATH \
+        "$root/usr/sbin/dockerd" --config-file "$dir/daemon.json" --host "unix://$dir/docker.sock" --data-root "$dir/data" \
         --exec-root "$dir/exec" --pidfile "$dir/docker.pid" --bridge "$br" --iptables=false \
-        --ip6tables=false --storage-driver=overlay2 >"$dir/dockerd.log" 2>&1 &
+        --ip6tables=false >"$dir/dockerd.log" 2>&1 &
       echo $! >"$dir/dockerd.pid"
       ;;
   esac
@@ -127,7 +139,9 @@ report() {
     else
       compose=$("$DOCKER" compose version --short 2>/dev/null || echo none)
     fi
-    echo "engine $1: dockerd ${server}, docker CLI ${client}, buildx ${buildx:-none}, compose ${compose}"
+    local store
+    store=$("$DOCKER" info --format '{{.Driver}}' 2>/dev/null) || true
+    echo "engine $1: dockerd ${server}, docker CLI ${client}, buildx ${buildx:-none}, compose ${compose}, storage ${store}"
   )
 }
 
@@ -175,9 +189,9 @@ stop_engine() {
 
 engines() { # the engines a start or stop argument names
   case ${1:-} in
-    all) echo 20 26 28 ;;
-    20 | 26 | 28) echo "$1" ;;
-    *) echo "engine.sh: unknown engine '$1' (20, 26, 28 or all)" >&2; return 2 ;;
+    all) echo 20 26 28 28c ;;
+    20 | 26 | 28 | 28c) echo "$1" ;;
+    *) echo "engine.sh: unknown engine '$1' (20, 26, 28, 28c or all)" >&2; return 2 ;;
   esac
 }
 

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Installs the dependencies, builds, starts the three engines (Docker 20.10, 26 and 28) and the
-# registry, and runs every test suite: the unit tests, then the end-to-end suite once per
-# engine. Engines this script started are stopped again at the end. Arguments go to ctest
+# Installs the dependencies, builds, starts the engines (Docker 20.10, 26, 28, and 28 with the
+# containerd image store) and the registry, and runs every test suite: the unit tests, then the
+# end-to-end suite once per engine. Engines this script started are stopped again at the end. Arguments go to ctest
 # (e.g. `-R e2e-28` for one engine's suite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
 started=()
-for n in 20 26 28; do
+for n in 20 26 28 28c; do
   if ! (eval "$(scripts/engine.sh env "$n")"; [[ -x $DOCKER ]] && "$DOCKER" version >/dev/null 2>&1); then
     started+=("$n")
   fi

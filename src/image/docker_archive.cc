@@ -375,7 +375,22 @@ absl::StatusOr<ImageView> AssembleArchive(Members& members, const std::string& p
                           ? absl::StrCat("sha256:", member.substr(13))
                           : std::string());
   }
-  return AssembleImage("docker-archive", path, config->second, std::move(ordered), std::move(digests));
+  absl::StatusOr<ImageView> view =
+      AssembleImage("docker-archive", path, config->second, std::move(ordered), std::move(digests));
+  if (!view.ok()) return view;
+  // The containerd image store names an image by its index: `docker save` there writes the
+  // index as index.json's entry, and `docker images` shows that digest as the image id.
+  if (auto index = small.find("index.json"); index != small.end() && manifest->size() == 1) {
+    nlohmann::json doc = nlohmann::json::parse(index->second, nullptr, false);
+    if (doc.is_object() && doc.contains("manifests") && doc["manifests"].is_array() && doc["manifests"].size() == 1) {
+      const nlohmann::json& top = doc["manifests"][0];
+      if (top.is_object() && top.value("mediaType", "") == "application/vnd.oci.image.index.v1+json" &&
+          top.contains("digest") && top["digest"].is_string()) {
+        view->image_id = top["digest"].get<std::string>();
+      }
+    }
+  }
+  return view;
 }
 
 }  // namespace stalecheck::internal

@@ -24,7 +24,8 @@ def engine_settings(name):
     return dict(line[len("export "):].split("=", 1) for line in out.splitlines() if line.startswith("export "))
 
 
-# The engine every test drives: STALECHECK_ENGINE (20, 26 or 28; 20 when unset).
+# The engine every test drives: STALECHECK_ENGINE (20, 26, 28, or 28c: 28 with the containerd
+# image store; 20 when unset).
 ENGINE = os.environ.get("STALECHECK_ENGINE", "20")
 _SETTINGS = engine_settings(ENGINE)
 DOCKER = _SETTINGS["DOCKER"]
@@ -36,7 +37,7 @@ MODERN = ENGINE != "20"  # 26 and 28 build with buildx and save OCI layouts
 # The rules `--build-rules auto` must find for `docker build` on each engine, with BuildKit
 # and with DOCKER_BUILDKIT=0.
 BUILDKIT_RULES, LEGACY_RULES = {"20": ("buildkit-20.10", "legacy-20.10"), "26": ("buildx-pre-0.18", "legacy"),
-                                "28": ("buildx", "legacy")}[ENGINE]
+                                "28": ("buildx", "legacy"), "28c": ("buildx", "legacy")}[ENGINE]
 
 
 def require_engine(test: unittest.TestCase):

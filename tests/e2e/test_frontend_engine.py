@@ -51,7 +51,7 @@ class CurrentFrontend(engine.Scenario):
         image = self.build()
         self.assertEqual(self.findings(self.check(image)), [])
         modes = self.modes(image)
-        applies = engine.ENGINE == "28"
+        applies = engine.ENGINE in ("28", "28c")
         self.assertEqual(modes["/bin/run.sh"], "0754" if applies else "0644")
         self.assertEqual(modes["/app/tool"], "0755" if applies else "0775")
         self.assertEqual(modes["/app/a.py"], "0644")
@@ -63,7 +63,7 @@ class CurrentFrontend(engine.Scenario):
     def test_exclude_drops_files_even_though_history_does_not_show_it(self):
         dockerfile = "FROM scratch\nCOPY --exclude=**/*.log src/ /app/\n"
         self.write({"src/main.py": "v1\n", "src/debug.log": "x\n", "src/sub/trace.log": "y\n", "src/sub/m.py": "m\n"})
-        if engine.ENGINE != "28":
+        if engine.ENGINE not in ("28", "28c"):
             return self.refused(dockerfile, "unknown flag: exclude")
         self.write({"Dockerfile": dockerfile})
         image = self.build()
