@@ -12,6 +12,8 @@ packages=(
   libcurl4-openssl-dev
   # the real stack the end-to-end tests drive
   docker.io busybox-static skopeo docker-registry git-lfs
+  # engines 26 and 28 are fetched from trixie and sid (scripts/engine.sh) and get their own bridges
+  debian-archive-keyring iproute2
   # tools the tests and benchmarks compare against
   xxhash zstd isal b3sum time curl rsync hyperfine
 )

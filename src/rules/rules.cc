@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <future>
+#include <utility>
 #include <optional>
 
 #include <nlohmann/json.hpp>
@@ -195,10 +197,30 @@ BuildRules BuildxRules(const std::string& plugin, std::string* version) {
   return major == 0 && minor < 18 ? BuildRules::BuildxBefore018() : BuildRules::Buildx();
 }
 
-ClientChoice WithPlugin(const std::string& client, const std::string& plugin, const std::string& how) {
-  std::string version;
-  BuildRules rules = BuildxRules(plugin, &version);
-  return {std::move(rules), absl::StrCat(client, how, " buildx ", version.empty() ? "" : absl::StrCat(version, " "), "(", plugin, ")")};
+// buildx's answer to `version`, asked while the docker CLI answers `--version` (each is a Go
+// program's start-up, tens of milliseconds).
+struct PluginAnswer {
+  std::string path;
+  std::shared_future<std::pair<BuildRules, std::string>> rules_and_version;
+};
+
+PluginAnswer AskPlugin(const std::string& path) {
+  PluginAnswer a;
+  a.path = path;
+  if (!path.empty()) {
+    a.rules_and_version = std::async(std::launch::async, [path] {
+                            std::string version;
+                            BuildRules rules = BuildxRules(path, &version);
+                            return std::make_pair(std::move(rules), std::move(version));
+                          }).share();
+  }
+  return a;
+}
+
+ClientChoice WithPlugin(const std::string& client, const PluginAnswer& plugin, const std::string& how) {
+  const auto& [rules, version] = plugin.rules_and_version.get();
+  return {rules, absl::StrCat(client, how, " buildx ", version.empty() ? "" : absl::StrCat(version, " "), "(",
+                              plugin.path, ")")};
 }
 
 }  // namespace
@@ -228,6 +250,10 @@ ClientChoice ChooseForClient(const ClientProbe& probe, bool legacy_image) {
     if (legacy_image) return {BuildRules::Legacy(), "the image's history shows the legacy builder; no docker client in PATH"};
     return {BuildRules::Buildx(), "no docker client in PATH: buildx, as current Docker builds"};
   }
+  const std::string config_dir = !probe.docker_config.empty() ? probe.docker_config : JoinPath(probe.home, ".docker");
+  const CliConfig config = ReadCliConfig(config_dir);
+  const std::string plugin_name = config.builder_alias.empty() ? "buildx" : config.builder_alias;
+  const PluginAnswer plugin = AskPlugin(legacy_image ? "" : FindPlugin(config_dir, config, plugin_name));
   std::string version;
   int major = 0;
   if (!ClientVersion(docker, &version, &major)) {
@@ -240,8 +266,6 @@ ClientChoice ChooseForClient(const ClientProbe& probe, bool legacy_image) {
     return {old_cli ? BuildRules::Legacy2010() : BuildRules::Legacy(),
             absl::StrCat("the image's history shows the legacy builder; ", client, "'s")};
   }
-  const std::string config_dir = !probe.docker_config.empty() ? probe.docker_config : JoinPath(probe.home, ".docker");
-  const CliConfig config = ReadCliConfig(config_dir);
   std::optional<bool> buildkit;
   if (!probe.docker_buildkit.empty()) {
     buildkit = ParseGoBool(probe.docker_buildkit);
@@ -255,8 +279,7 @@ ClientChoice ChooseForClient(const ClientProbe& probe, bool legacy_image) {
     // The 20.10 CLI: a builder alias replaces `build` by `<alias> build`; else DOCKER_BUILDKIT;
     // else the engine's preferred builder from /_ping.
     if (!config.builder_alias.empty()) {
-      const std::string plugin = FindPlugin(config_dir, config, config.builder_alias);
-      if (!plugin.empty()) return WithPlugin(client, plugin, " with the builder alias to");
+      if (!plugin.path.empty()) return WithPlugin(client, plugin, " with the builder alias to");
       return {BuildRules::Buildx(), absl::StrCat(client, " with the builder alias ", config.builder_alias)};
     }
     if (buildkit) {
@@ -275,9 +298,7 @@ ClientChoice ChooseForClient(const ClientProbe& probe, bool legacy_image) {
   if (buildkit && !*buildkit) {
     return {BuildRules::Legacy(), absl::StrCat(client, " with DOCKER_BUILDKIT=", probe.docker_buildkit)};
   }
-  const std::string plugin_name = config.builder_alias.empty() ? "buildx" : config.builder_alias;
-  const std::string plugin = FindPlugin(config_dir, config, plugin_name);
-  if (!plugin.empty()) return WithPlugin(client, plugin, " with");
+  if (!plugin.path.empty()) return WithPlugin(client, plugin, " with");
   if (buildkit || !config.builder_alias.empty()) {
     return {BuildRules::Buildx(),
             absl::StrCat(client, " has no ", plugin_name, " plugin and would refuse to build: buildx")};
