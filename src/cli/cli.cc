@@ -360,11 +360,13 @@ absl::StatusOr<int> RunHelp(const Args&) {
 
 const std::vector<Command>& Commands() {
   static const std::vector<Command> commands = {
-      {"fingerprint", "fingerprint [-C DIR] [-f DOCKERFILE] [--rev REV] [--format text|json] [--root-only] [-j N]",
+      {"fingerprint", "fingerprint [-C DIR] [-f DOCKERFILE] [--rev REV] [--format text|json] [--root-only] [--build-rules auto|NAME] "
+       "[-j N]",
        "list and hash the build context exactly as docker build sends it", RunFingerprint},
       {"check",
        "check TARGET [-C DIR] [-f DOCKERFILE] [--target STAGE] [--build-arg K=V]... [--rev REV] [--map SRC:DEST]... "
-       "[--platform OS/ARCH] [--format text|json|junit|sarif|github] [-o FILE] [-j N] [--docker-host URL]",
+       "[--platform OS/ARCH] [--build-rules auto|NAME] [--format text|json|junit|sarif|github] [-o FILE] [-j N] "
+       "[--docker-host URL]",
        "say which files in the image differ from the build context, and which layer and line put them there",
        RunCheck},
       {"inspect", "inspect TARGET [--path PREFIX]... [--platform OS/ARCH] [--format text|json] [-j N] [--docker-host URL]",
