@@ -103,6 +103,33 @@ TEST_SUITE("walk") {
     CHECK(ctx->entries[3].digest == stalecheck::HashBytes("char-device 1,5"));
   }
 
+  TEST_CASE("an excluded directory the walk entered is sent as each client sends it") {
+    TempDir d;
+    d.Write("dir/keep.txt", "k");
+    d.Write("dir/drop.txt", "d");
+    d.Write("other/o.txt", "o");
+    REQUIRE(::chmod((d / "dir").c_str(), 0700) == 0);
+    auto mode_of_dir = [&](const std::string& ignore, const stalecheck::BuildRules& rules) -> int {
+      d.Write(".dockerignore", ignore);
+      auto ctx = stalecheck::LoadContext({.dir = d.path(), .jobs = 2, .rules = rules});
+      REQUIRE(ctx.ok());
+      for (const auto& e : ctx->entries) {
+        if (e.path == "dir") return static_cast<int>(e.mode);
+      }
+      return -1;  // not sent
+    };
+    using stalecheck::BuildRules;
+    // Something below it is sent: its own mode (BuildKit clients), remade 0755 (legacy).
+    CHECK(mode_of_dir("dir\n!dir/keep.txt\n", BuildRules::Buildx()) == 0700);
+    CHECK(mode_of_dir("dir\n!dir/keep.txt\n", BuildRules::BuildKit2010()) == 0700);
+    CHECK(mode_of_dir("dir\n!dir/keep.txt\n", BuildRules::Legacy()) == 0755);
+    CHECK(mode_of_dir("dir\n!dir/keep.txt\n", BuildRules::Legacy2010()) == 0755);
+    // Nothing below it is sent: only 20.10's BuildKit client sends it, empty.
+    CHECK(mode_of_dir("dir\n!dir/nothing\n", BuildRules::BuildKit2010()) == 0700);
+    CHECK(mode_of_dir("dir\n!dir/nothing\n", BuildRules::Buildx()) == -1);
+    CHECK(mode_of_dir("dir\n!dir/nothing\n", BuildRules::Legacy()) == -1);
+  }
+
   TEST_CASE("a root given as a symlink to a directory is walked; symlinks below it are not followed") {
     TempDir d;
     d.Write("real/a", "a");
