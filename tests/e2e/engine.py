@@ -215,3 +215,14 @@ class Scenario(unittest.TestCase):
         archive = os.path.join(self.tmp, "image%d.tar" % self.n)
         save(image, archive)
         return archive
+
+    def check(self, target, *extra):
+        """`check --format json` of the context: the document, its exit code held to its verdict."""
+        code, out, err = stalecheck("check", target, "-C", self.ctx, "--format", "json", *extra)
+        self.assertIn(code, (0, 1), err)
+        doc = json.loads(out)
+        self.assertEqual(code, 1 if doc["verdict"] == "stale" else 0)
+        return doc
+
+    def findings(self, doc):
+        return sorted((f["status"], f["path"]) for f in doc["findings"])

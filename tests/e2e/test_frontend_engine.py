@@ -21,16 +21,6 @@ BASE = "stalecheck-busybox:1"
 
 
 class CurrentFrontend(engine.Scenario):
-    def check(self, target, *extra):
-        code, out, err = engine.stalecheck("check", target, "-C", self.ctx, "--format", "json", *extra)
-        self.assertIn(code, (0, 1), err)
-        doc = json.loads(out)
-        self.assertEqual(code, 1 if doc["verdict"] == "stale" else 0)
-        return doc
-
-    def findings(self, doc):
-        return sorted((f["status"], f["path"]) for f in doc["findings"])
-
     def refused(self, dockerfile, needle):
         """This engine's frontend refuses the line: the build fails naming it."""
         self.write({"Dockerfile": dockerfile})

@@ -15,16 +15,6 @@ BASE = "stalecheck-busybox:1"
 
 
 class VerdictScenarios(engine.Scenario):
-    def check(self, target, *extra):
-        code, out, err = engine.stalecheck("check", target, "-C", self.ctx, "--format", "json", *extra)
-        self.assertIn(code, (0, 1), err)
-        doc = json.loads(out)
-        self.assertEqual(code, 1 if doc["verdict"] == "stale" else 0)
-        return doc
-
-    def findings(self, doc):
-        return sorted((f["status"], f["path"]) for f in doc["findings"])
-
     def fails(self, target, *extra):
         code, out, err = engine.stalecheck("check", target, "-C", self.ctx, *extra)
         self.assertEqual(code, 2, out + err)
