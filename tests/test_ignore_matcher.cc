@@ -178,7 +178,8 @@ TEST_SUITE("ignore") {
     CHECK(m->Excluded("dir1/sub"));
     CHECK_FALSE(m->Excluded("dir1/sub/x"));
     // Its Open judges the path alone: "dir?" matches the ancestor dir1, so the file arrives empty.
-    CHECK(m->ExcludedOnOpen("dir1/sub/x"));
+    CHECK(m->EmptyOnOpen("dir1/sub/x"));
+    CHECK_FALSE(m->EmptyOnOpen("other/x"));
   }
 
   TEST_CASE("buildx: '**name' is a suffix, 'name**' a prefix, and '+(){}|' are plain characters") {

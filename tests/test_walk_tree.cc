@@ -130,6 +130,36 @@ TEST_SUITE("walk") {
     CHECK(mode_of_dir("dir\n!dir/nothing\n", BuildRules::Legacy()) == -1);
   }
 
+  TEST_CASE("a file buildx's walk sends but its Open refuses arrives empty, from the tree and from a revision") {
+    // Built on 26.1 and 28.5: dir1/sub/x lands with no bytes.
+    TempDir d;
+    d.Write("dir1/sub/x", "x");
+    d.Write("other.txt", "o");
+    d.Write(".dockerignore", "*\n*/sub\n!dir1/sub/x\ndir?\n!other.txt\n");
+    auto sent = [](const stalecheck::Context& ctx, const std::string& path) -> const stalecheck::FileEntry* {
+      for (const auto& e : ctx.entries) {
+        if (e.path == path) return &e;
+      }
+      return nullptr;
+    };
+    auto worktree = stalecheck::LoadContext({.dir = d.path(), .jobs = 2, .rules = stalecheck::BuildRules::Buildx()});
+    REQUIRE(worktree.ok());
+    stalecheck::testing::Git(d, "init -q .");
+    stalecheck::testing::Git(d, "add -A");
+    stalecheck::testing::Git(d, "commit -qm one");
+    auto rev = stalecheck::LoadContext({.dir = d.path(), .rev = "HEAD", .rules = stalecheck::BuildRules::Buildx()});
+    REQUIRE(rev.ok());
+    for (const auto* ctx : {&*worktree, &*rev}) {
+      const auto* x = sent(*ctx, "dir1/sub/x");
+      REQUIRE(x != nullptr);
+      CHECK(x->size == 0);
+      CHECK(x->digest == stalecheck::HashBytes(""));
+      const auto* o = sent(*ctx, "other.txt");
+      REQUIRE(o != nullptr);
+      CHECK(o->digest == stalecheck::HashBytes("o"));
+    }
+  }
+
   TEST_CASE("a root given as a symlink to a directory is walked; symlinks below it are not followed") {
     TempDir d;
     d.Write("real/a", "a");

@@ -39,14 +39,21 @@ class IgnoreMatcher {
   /// ReadIgnorePatterns + Compile.
   static absl::StatusOr<IgnoreMatcher> Parse(absl::string_view text, const BuildRules& rules);
 
-  /// What a directory's own judgement hands down to the entries below it (patternmatcher's
-  /// MatchInfo: which patterns matched the directory). Empty for the root's entries and for
-  /// the fileutils matcher, which judges every path afresh.
-  using Carry = std::vector<bool>;
+  /// What a directory's own judgement hands down to the entries below it. Unused by the
+  /// fileutils matcher, which judges every path afresh.
+  struct Carry {
+    std::vector<bool> matched;  // patternmatcher's MatchInfo: which patterns matched the directory
+    /// Under rules whose Open judges a path alone: which patterns match, as written, the
+    /// directory or one of its ancestors (what that judgement tries above an entry).
+    std::vector<bool> hit;
+    bool any_hit = false;
+  };
 
   struct Decision {
     bool excluded = false;
     bool descend = false;  // a directory: the walk reads it (excluded or not)
+    /// A file the walk sends whose bytes the client's Open refuses: it arrives empty.
+    bool empty_on_open = false;
   };
 
   /// Judges `path` ('/'-separated, relative to the context root, no leading "./") whose
@@ -57,10 +64,11 @@ class IgnoreMatcher {
   /// Whether `path` is excluded, as the walk would judge it coming down from the root.
   bool Excluded(absl::string_view path) const;
 
-  /// Whether `path` is excluded when judged alone, every ancestor tried and nothing carried
-  /// down (patternmatcher's MatchesOrParentMatches, which fsutil's Open asks before it reads a
-  /// file's bytes). Under the fileutils matcher, the same as Excluded.
-  bool ExcludedOnOpen(absl::string_view path) const;
+  /// Whether the file `path`, which the walk sends, arrives empty: the client's Open judges the
+  /// path alone, every ancestor tried and nothing carried down (patternmatcher's
+  /// MatchesOrParentMatches, which buildx's fsutil asks before it reads a file's bytes), and
+  /// refuses it. Always false under rules without that Open.
+  bool EmptyOnOpen(absl::string_view path) const;
 
   /// For an excluded directory: whether the walker still reads it.
   bool WalkExcludedDir(absl::string_view dir) const;
@@ -80,10 +88,14 @@ class IgnoreMatcher {
   bool Matches(const Pattern& p, absl::string_view path) const;
   bool ExcludedFileutils(absl::string_view path) const;
   bool ExcludedCarried(absl::string_view path, const Carry* parent, Carry* carry) const;
+  bool ExcludedOnOpen(absl::string_view path, const Carry* parent) const;
+  /// Judge, coming down from the root to `path`.
+  Decision JudgeFromRoot(absl::string_view path, bool is_dir) const;
 
   std::vector<Pattern> patterns_;
   BuildRules::Matcher matcher_ = BuildRules::Matcher::kPatternMatcher;
   BuildRules::Descend descend_ = BuildRules::Descend::kFsutilFilter;
+  bool empty_when_open_excludes_ = false;
   bool has_exclusions_ = false;
   bool wildcard_exception_ = false;  // an exception holds a wildcard (fsutil walks every excluded dir)
 };

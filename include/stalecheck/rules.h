@@ -52,7 +52,7 @@ struct BuildRules {
   /// a device as an empty file and no FIFO.
   bool sends_special_files = true;
   /// buildx's walk sends a file that its Open, judging the path alone, calls excluded: the
-  /// file arrives empty (`*`, `*/sub`, `!dir1/sub/x`, `dir?` sends dir1/sub/x with no bytes,
+  /// file arrives empty (IgnoreMatcher::Judge says so, and the walks never read it) (`*`, `*/sub`, `!dir1/sub/x`, `dir?` sends dir1/sub/x with no bytes,
   /// on buildx 0.13 and 0.29 alike).
   bool empty_when_open_excludes = true;
   /// buildx refuses a name that is not UTF-8 (the build fails: "grpc: failed to unmarshal the

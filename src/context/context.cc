@@ -115,19 +115,6 @@ bool ValidUtf8(absl::string_view s) {
   return true;
 }
 
-// buildx's walk judges a path with its parents' results carried down, but its Open judges the
-// path alone before reading the bytes; a file the first sends and the second refuses arrives
-// empty.
-void EmptyWhereOpenExcludes(std::vector<FileEntry>& entries, const IgnoreMatcher& ignore, const BuildRules& rules) {
-  if (!rules.empty_when_open_excludes || ignore.empty()) return;
-  for (FileEntry& e : entries) {
-    if (e.type != FileType::kFile || !ignore.ExcludedOnOpen(e.path)) continue;
-    e.size = 0;
-    e.digest = HashBytes("");
-    e.head.clear();
-  }
-}
-
 // buildx sends entry names over gRPC, which refuses a string that is not UTF-8: the build
 // fails, so there is no context to compare.
 absl::Status CheckNamesSendable(const std::vector<FileEntry>& entries, const BuildRules& rules) {
@@ -177,7 +164,6 @@ absl::StatusOr<Context> LoadContext(const ContextOptions& options) {
     if (!ignore.ok()) return ignore.status();
     absl::StatusOr<std::vector<FileEntry>> entries = WalkTree(ctx.dir, *ignore, options.rules, options.jobs);
     if (!entries.ok()) return entries.status();
-    EmptyWhereOpenExcludes(*entries, *ignore, options.rules);
     if (absl::Status s = HashFiles(ctx.dir, *entries, options.jobs); !s.ok()) return s;
     ctx.entries = std::move(*entries);
     ctx.entries = SettleExcludedDirs(std::move(ctx.entries), *ignore, options.rules.excluded_dir);
@@ -225,7 +211,6 @@ absl::StatusOr<Context> LoadContext(const ContextOptions& options) {
     if (!ignore.ok()) return ignore.status();
     absl::StatusOr<std::vector<FileEntry>> entries = git->Walk(*ignore, options.jobs);
     if (!entries.ok()) return entries.status();
-    EmptyWhereOpenExcludes(*entries, *ignore, options.rules);
     ctx.entries = std::move(*entries);
     ctx.entries = SettleExcludedDirs(std::move(ctx.entries), *ignore, options.rules.excluded_dir);
     if (absl::Status s = CheckNamesSendable(ctx.entries, options.rules); !s.ok()) return s;

@@ -432,6 +432,8 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
           sources.push_back(std::move(*sub));
           stack.push_back({sub_tree, e.path, sources.size() - 1, std::move(carry)});
         }
+      } else if (d.empty_on_open) {
+        e.digest = HashBytes("");  // sent with no bytes: nothing to read
       } else {
         blobs.push_back({entries.size(), *git_tree_entry_id(te), f.source});
       }

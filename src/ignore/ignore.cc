@@ -190,6 +190,7 @@ absl::StatusOr<IgnoreMatcher> IgnoreMatcher::Compile(const std::vector<std::stri
   IgnoreMatcher m;
   m.matcher_ = rules.matcher;
   m.descend_ = rules.descend;
+  m.empty_when_open_excludes_ = rules.empty_when_open_excludes && rules.matcher == BuildRules::Matcher::kPatternMatcher;
   for (const std::string& raw : patterns) {
     absl::string_view trimmed = TrimSpace(raw);
     if (trimmed.empty()) continue;
@@ -285,27 +286,34 @@ bool IgnoreMatcher::ExcludedFileutils(absl::string_view path) const {
 // patternmatcher's MatchesUsingParentResults. A pattern the parent matched matches; another
 // is tested on the path, unless it cannot change the result so far (an inclusion once
 // excluded, an exception while not excluded), in which case it is not tested and not handed
-// down as matched either. With no parent results (the root's entries) every ancestor is
-// tried too.
+// down as matched either. (With no parent results, the zero MatchInfo, it also tries every
+// ancestor; only the root's entries come without them, and they have no ancestors.)
 bool IgnoreMatcher::ExcludedCarried(absl::string_view path, const Carry* parent, Carry* carry) const {
-  const bool have_parent = parent != nullptr && !parent->empty();
-  if (carry != nullptr) carry->assign(patterns_.size(), false);
+  if (carry != nullptr) carry->matched.assign(patterns_.size(), false);
   bool matched = false;
   for (size_t i = 0; i < patterns_.size(); ++i) {
     const Pattern& p = patterns_[i];
-    bool match = have_parent && (*parent)[i];
+    bool match = parent != nullptr && parent->matched[i];
     if (!match) {
       if (p.exclusion != matched) continue;
       match = Matches(p, path);
-      if (!match && !have_parent) {
-        for (size_t slash = path.find('/'); slash != absl::string_view::npos && !match;
-             slash = path.find('/', slash + 1)) {
-          match = Matches(p, path.substr(0, slash));
-        }
-      }
     }
-    if (carry != nullptr) (*carry)[i] = match;
+    if (carry != nullptr) carry->matched[i] = match;
     if (match) matched = !p.exclusion;
+  }
+  return matched;
+}
+
+// patternmatcher's MatchesOrParentMatches: each pattern tried on the path and on every
+// ancestor (the parent's `hit`), with the same skip. Where no pattern hits an ancestor it
+// judges exactly as ExcludedCarried does (the parent's `matched` is then all false), so only
+// entries below a hit are judged again.
+bool IgnoreMatcher::ExcludedOnOpen(absl::string_view path, const Carry* parent) const {
+  bool matched = false;
+  for (size_t i = 0; i < patterns_.size(); ++i) {
+    const Pattern& p = patterns_[i];
+    if (p.exclusion != matched) continue;
+    if (parent->hit[i] || Matches(p, path)) matched = !p.exclusion;
   }
   return matched;
 }
@@ -323,25 +331,42 @@ IgnoreMatcher::Decision IgnoreMatcher::Judge(absl::string_view path, bool is_dir
     d.excluded = ExcludedCarried(path, parent, is_dir ? carry : nullptr);
   }
   d.descend = is_dir && (!d.excluded || WalkExcludedDir(path));
+  if (!empty_when_open_excludes_) return d;
+  if (is_dir && carry != nullptr) {
+    carry->hit.assign(patterns_.size(), false);
+    carry->any_hit = false;
+    for (size_t i = 0; i < patterns_.size(); ++i) {
+      const bool hit = (parent != nullptr && parent->hit[i]) || Matches(patterns_[i], path);
+      carry->hit[i] = hit;
+      carry->any_hit = carry->any_hit || hit;
+    }
+  } else if (!is_dir && !d.excluded && parent != nullptr && parent->any_hit) {
+    d.empty_on_open = ExcludedOnOpen(path, parent);
+  }
   return d;
+}
+
+IgnoreMatcher::Decision IgnoreMatcher::JudgeFromRoot(absl::string_view path, bool is_dir) const {
+  // Down from the root, each directory handing its results to the next.
+  Carry above, here;
+  bool have_above = false;
+  for (size_t slash = path.find('/'); slash != absl::string_view::npos; slash = path.find('/', slash + 1)) {
+    Judge(path.substr(0, slash), true, have_above ? &above : nullptr, &here);
+    std::swap(above, here);
+    have_above = true;
+  }
+  return Judge(path, is_dir, have_above ? &above : nullptr, nullptr);
 }
 
 bool IgnoreMatcher::Excluded(absl::string_view path) const {
   if (patterns_.empty()) return false;
   if (matcher_ == BuildRules::Matcher::kFileutils) return ExcludedFileutils(path);
-  // Down from the root, each directory handing its results to the next.
-  Carry above, here;
-  for (size_t slash = path.find('/'); slash != absl::string_view::npos; slash = path.find('/', slash + 1)) {
-    ExcludedCarried(path.substr(0, slash), above.empty() ? nullptr : &above, &here);
-    above.swap(here);
-  }
-  return ExcludedCarried(path, above.empty() ? nullptr : &above, nullptr);
+  return JudgeFromRoot(path, false).excluded;
 }
 
-bool IgnoreMatcher::ExcludedOnOpen(absl::string_view path) const {
-  if (patterns_.empty()) return false;
-  if (matcher_ == BuildRules::Matcher::kFileutils) return ExcludedFileutils(path);
-  return ExcludedCarried(path, nullptr, nullptr);
+bool IgnoreMatcher::EmptyOnOpen(absl::string_view path) const {
+  if (patterns_.empty() || !empty_when_open_excludes_) return false;
+  return JudgeFromRoot(path, false).empty_on_open;
 }
 
 bool IgnoreMatcher::WalkExcludedDir(absl::string_view dir) const {

@@ -166,7 +166,7 @@ absl::Status ReadDir(const std::string& root, const PendingDir& here, const Igno
     if (d.excluded && !d.descend) continue;
     e.mode = st.st_mode & 07777;
     e.mtime = st.st_mtim.tv_sec;
-    if (empty_file) {
+    if (empty_file || d.empty_on_open) {  // never opened
       e.size = 0;
       e.digest = HashBytes("");
     } else if (e.type == FileType::kFile) {
