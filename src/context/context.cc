@@ -174,12 +174,12 @@ absl::StatusOr<Context> LoadContext(const ContextOptions& options) {
       ctx.dockerfile_text = std::move(df);
     }
     std::string dir = ctx.dir;
-    ctx.read_file = [dir, rules = options.rules](const std::string& rel) -> absl::StatusOr<std::string> {
+    ctx.read_file = [dir](const std::string& rel) -> absl::StatusOr<std::string> {
       const std::string path = JoinPath(dir, rel);
       struct stat fst;
       if (::lstat(path.c_str(), &fst) != 0) return ErrnoStatus(errno, absl::StrCat("reading ", path));
       std::string data;
-      if (SentAsEmptyFile(fst.st_mode, rules) || !S_ISREG(fst.st_mode)) return data;  // never opened: the engine sends it empty
+      if (!S_ISREG(fst.st_mode)) return data;  // a special file is never opened: no bytes are sent
       if (absl::Status s = ReadSmallFile(path, &data, size_t{1} << 30); !s.ok()) return s;
       return data;
     };
