@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -113,6 +114,13 @@ struct LayeredFiles {
 /// (earlier in the same layer or below); missing parent directories are created (0755).
 /// Error: a hard link to a path that does not exist.
 absl::StatusOr<LayeredFiles> ApplyLayers(std::vector<LayerContents> layers);
+
+/// Applies one more layer on top (the same rules).
+absl::Status ApplyLayer(LayeredFiles& files, LayerContents layer);
+
+/// Reads the first entry of a tar stream (plain), for one path of a container's archive:
+/// nullopt when the stream holds none. The rest of the stream is not read.
+absl::StatusOr<std::optional<LayerEntry>> DecodeFirstEntry(ByteReader& in, absl::string_view name);
 
 /// Lookups in one layer's changes.
 class LayerIndex {

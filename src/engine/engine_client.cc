@@ -2,7 +2,12 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <csignal>
+#include <fcntl.h>
+#include <functional>
+#include <map>
 #include <mutex>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -11,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "stalecheck/engine.h"
+#include "stalecheck/util.h"
 
 namespace stalecheck {
 namespace {
@@ -37,26 +43,32 @@ struct Response {
   std::string body;        // for Get, or the error body of a stream
   std::string api_version; // from the header
   std::string builder_version;  // Builder-Version, from /_ping
-  int fd = -1;             // for StreamTo
-  bool write_failed = false;
+  std::map<std::string, std::string>* headers = nullptr;  // every header, names lower-case
+  const std::function<bool(const char*, size_t)>* sink = nullptr;  // for Stream
+  bool stopped = false;    // the sink asked to stop
+  bool too_big = false;
 };
+
+// A document larger than this is no engine answer to a small GET.
+constexpr size_t kMaxDocument = 512u << 20;
 
 size_t OnBody(char* data, size_t size, size_t n, void* user) {
   auto* r = static_cast<Response*>(user);
   size_t len = size * n;
-  if (r->fd < 0 || r->status != 200) {
-    if (r->body.size() < (1 << 20)) r->body.append(data, len);
+  if (r->sink == nullptr || r->status != 200) {
+    if (r->body.size() + len > (r->status == 200 ? kMaxDocument : size_t{1} << 20)) {
+      if (r->status == 200) {
+        r->too_big = true;
+        return 0;
+      }
+      return len;  // an error body: its start says enough
+    }
+    r->body.append(data, len);
     return len;
   }
-  size_t done = 0;
-  while (done < len) {
-    ssize_t w = ::write(r->fd, data + done, len - done);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      r->write_failed = true;
-      return 0;  // the reader went away: stop the transfer
-    }
-    done += static_cast<size_t>(w);
+  if (!(*r->sink)(data, len)) {
+    r->stopped = true;
+    return 0;  // the reader has what it wanted, or went away: stop the transfer
   }
   return len;
 }
@@ -72,6 +84,13 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   } else if (absl::StartsWithIgnoreCase(line, "builder-version:")) {
     r->builder_version = std::string(absl::StripAsciiWhitespace(line.substr(16)));
   }
+  if (r->headers != nullptr) {
+    size_t colon = line.find(':');
+    if (colon != std::string::npos && !absl::StartsWithIgnoreCase(line, "HTTP/")) {
+      (*r->headers)[absl::AsciiStrToLower(line.substr(0, colon))] =
+          std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+    }
+  }
   return size * n;
 }
 
@@ -83,6 +102,7 @@ struct EngineClient::Impl {
   std::string socket;  // unix socket path, or ""
   std::string base;    // "http://localhost" or "http://HOST:PORT"
   std::string version;
+  long timeout = 60;   // seconds: the longest wait to connect, and for any one read
 
   absl::Status Perform(const std::string& path, Response* r, bool versioned) const {
     CURL* c = curl_easy_init();
@@ -92,14 +112,25 @@ struct EngineClient::Impl {
     if (!socket.empty()) curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, socket.c_str());
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, timeout);
+    // A stalled read: less than one byte a second for `timeout` seconds.
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, timeout);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
     CURLcode rc = curl_easy_perform(c);
     curl_easy_cleanup(c);
-    if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && r->write_failed)) {
+    if (rc == CURLE_WRITE_ERROR && r->too_big) {
+      return absl::InvalidArgumentError(absl::StrCat("the engine at ", host, " answered GET ", path,
+                                                     " with more than ", kMaxDocument >> 20, " MiB"));
+    }
+    if (rc == CURLE_OPERATION_TIMEDOUT) {
+      return absl::DeadlineExceededError(absl::StrCat("the Docker engine at ", host, " sent nothing for ", timeout,
+                                                      " s (GET ", path, "; --timeout SECONDS to wait longer)"));
+    }
+    if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && r->stopped)) {
       return absl::UnavailableError(absl::StrCat("the Docker engine at ", host, " did not answer: ", curl_easy_strerror(rc)));
     }
     if (r->status != 200) {
@@ -127,9 +158,10 @@ const std::string& EngineClient::host() const { return impl_->host; }
 const std::string& EngineClient::api_version() const { return impl_->version; }
 const std::string& EngineClient::builder_version() const { return impl_->builder_version; }
 
-absl::StatusOr<EngineClient> EngineClient::Connect(const std::string& host_in) {
+absl::StatusOr<EngineClient> EngineClient::Connect(const std::string& host_in, int timeout_seconds) {
   InitCurl();
   auto impl = std::make_unique<Impl>();
+  impl->timeout = timeout_seconds > 0 ? timeout_seconds : 60;
   std::string host = host_in;
   if (host.empty()) {
     const char* env = std::getenv("DOCKER_HOST");
@@ -162,12 +194,68 @@ absl::StatusOr<std::string> EngineClient::Get(const std::string& path) const {
   return std::move(r.body);
 }
 
-absl::Status EngineClient::StreamTo(const std::string& path, int fd) const {
+absl::Status EngineClient::Stream(const std::string& path, const std::function<bool(const char*, size_t)>& sink,
+                                  std::map<std::string, std::string>* headers) const {
   Response r;
-  r.fd = fd;
-  absl::Status s = impl_->Perform(path, &r, true);
+  r.sink = &sink;
+  r.headers = headers;
+  return impl_->Perform(path, &r, true);
+}
+
+absl::Status EngineClient::StreamTo(const std::string& path, int fd) const {
+  std::function<bool(const char*, size_t)> sink = [fd](const char* data, size_t len) {
+    size_t done = 0;
+    while (done < len) {
+      ssize_t w = ::write(fd, data + done, len - done);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return false;  // the reader went away
+      }
+      done += static_cast<size_t>(w);
+    }
+    return true;
+  };
+  absl::Status s = Stream(path, sink, nullptr);
   ::close(fd);
   return s;
+}
+
+EngineReader::EngineReader(const EngineClient& client, std::string path) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    transfer_ = ErrnoStatus(errno, "creating a pipe");
+    return;
+  }
+  reader_ = std::make_unique<FdReader>(fds[0], path);
+  writer_ = std::thread([this, &client, path, fd = fds[1]] {
+    // A reader that stops early makes writes fail with EPIPE, not a signal.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    transfer_ = client.StreamTo(path, fd);
+  });
+}
+
+EngineReader::~EngineReader() { (void)Finish(); }
+
+absl::StatusOr<size_t> EngineReader::Read(char* buf, size_t cap) {
+  if (reader_ == nullptr) {
+    if (!transfer_.ok()) return transfer_;
+    return size_t{0};
+  }
+  absl::StatusOr<size_t> n = reader_->Read(buf, cap);
+  if (n.ok() && *n == 0) {
+    // The end of the body: a failed transfer is the error, not a short stream.
+    if (absl::Status s = Finish(); !s.ok()) return s;
+  }
+  return n;
+}
+
+absl::Status EngineReader::Finish() {
+  reader_.reset();  // closes the pipe: a transfer still running stops
+  if (writer_.joinable()) writer_.join();
+  return transfer_;
 }
 
 std::string EscapePathSegment(const std::string& s) {

@@ -397,34 +397,40 @@ absl::StatusOr<ImageView> AssembleArchive(Members& members, const std::string& p
 
 namespace stalecheck::internal {
 
-absl::StatusOr<ImageView> ReadDaemonImage(const std::string& ref, const std::string& host) {
-  absl::StatusOr<EngineClient> client = EngineClient::Connect(host);
-  if (!client.ok()) return client.status();
+// libarchive's read callback over a ByteReader.
+la_ssize_t ReadFromByteReader(struct archive* a, void* client, const void** out) {
+  static thread_local std::vector<char> buf(1 << 20);
+  absl::StatusOr<size_t> n = static_cast<ByteReader*>(client)->Read(buf.data(), buf.size());
+  if (!n.ok()) {
+    archive_set_error(a, EIO, "%s", std::string(n.status().message()).c_str());
+    return -1;
+  }
+  *out = buf.data();
+  return static_cast<la_ssize_t>(*n);
+}
+
+absl::StatusOr<ImageView> ReadDaemonImage(const EngineClient& client, const std::string& ref) {
   const std::string image = EscapePathSegment(ref);
   // The image must exist before its export is streamed; this also gives a clear 404.
-  absl::StatusOr<std::string> info = client->Get(absl::StrCat("/images/", image, "/json"));
+  absl::StatusOr<std::string> info = client.Get(absl::StrCat("/images/", image, "/json"));
   if (absl::IsNotFound(info.status())) {
-    return absl::NotFoundError(absl::StrCat("No such image in the engine at ", client->host()));
+    return absl::NotFoundError(absl::StrCat("No such image in the engine at ", client.host()));
   }
   if (!info.ok()) return info.status();
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoStatus(errno, "creating a pipe");
-  absl::Status streamed;
-  std::thread writer([&] {
-    // A reader that stops early makes writes fail with EPIPE, not a signal.
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    streamed = client->StreamTo(absl::StrCat("/images/", image, "/get"), fds[1]);
-  });
+  EngineReader body(client, absl::StrCat("/images/", image, "/get"));
   Members members;
-  absl::Status read = StreamMembers([&](struct archive* a) { return archive_read_open_fd(a, fds[0], 1 << 20); }, members);
-  ::close(fds[0]);
-  writer.join();
+  absl::Status read = StreamMembers(
+      [&](struct archive* a) { return archive_read_open(a, &body, nullptr, ReadFromByteReader, nullptr); }, members);
+  absl::Status streamed = body.Finish();
   if (!streamed.ok()) return streamed;
   if (!read.ok()) return read;
   return AssembleArchive(members, ref, "");
+}
+
+absl::StatusOr<ImageView> ReadDaemonImage(const std::string& ref, const std::string& host, int timeout) {
+  absl::StatusOr<EngineClient> client = EngineClient::Connect(host, timeout);
+  if (!client.ok()) return client.status();
+  return ReadDaemonImage(*client, ref);
 }
 
 }  // namespace stalecheck::internal

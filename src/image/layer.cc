@@ -53,7 +53,108 @@ absl::StatusOr<std::string> NormaliseName(absl::string_view raw) {
   return clean;
 }
 
+// Fills `le` (its path already set) from the current tar entry, hashing a file's data.
+// `keep` is false for an entry no filesystem view holds (a socket).
+absl::Status ReadEntry(struct archive* a, struct archive_entry* ae, ArchiveFeed& feed, std::vector<char>& data,
+                       LayerEntry* out, bool* keep) {
+  LayerEntry& le = *out;
+  le.file.mode = static_cast<uint32_t>(archive_entry_perm(ae)) & 07777;
+  le.file.mtime = archive_entry_mtime(ae);
+  if (const char* hl = archive_entry_hardlink(ae); hl != nullptr) {
+    absl::StatusOr<std::string> target = NormaliseName(hl);
+    if (!target.ok()) return target.status();
+    le.hardlink = std::move(*target);
+    return absl::OkStatus();
+  }
+  switch (archive_entry_filetype(ae)) {
+    case AE_IFREG: {
+      le.file.type = FileType::kFile;
+      StreamHasher h;
+      uint64_t size = 0;
+      for (;;) {
+        la_ssize_t n = archive_read_data(a, data.data(), data.size());
+        if (n < 0) {
+          return !feed.error.ok() ? feed.error
+                                  : absl::DataLossError(absl::StrCat("reading ", le.file.path, ": ",
+                                                                     archive_error_string(a)));
+        }
+        if (n == 0) break;
+        h.Update(data.data(), static_cast<size_t>(n));
+        if (size < 16 && IsPyc(le.file.path)) {
+          le.file.head.append(data.data(), std::min<size_t>(16 - size, static_cast<size_t>(n)));
+        }
+        size += static_cast<uint64_t>(n);
+      }
+      le.file.size = size;
+      le.file.digest = h.Finish();
+      break;
+    }
+    case AE_IFDIR:
+      le.file.type = FileType::kDir;
+      break;
+    case AE_IFLNK: {
+      le.file.type = FileType::kSymlink;
+      const char* t = archive_entry_symlink(ae);
+      le.file.target = t != nullptr ? t : "";
+      le.file.size = le.file.target.size();
+      le.file.digest = HashBytes(le.file.target);
+      break;
+    }
+    case AE_IFCHR:
+    case AE_IFBLK:
+      le.file.type = FileType::kSpecial;
+      le.file.target = absl::StrCat(archive_entry_filetype(ae) == AE_IFCHR ? "char-device " : "block-device ",
+                                    archive_entry_rdevmajor(ae), ",", archive_entry_rdevminor(ae));
+      le.file.digest = HashBytes(le.file.target);
+      break;
+    case AE_IFIFO:
+      le.file.type = FileType::kSpecial;
+      le.file.target = "fifo";
+      le.file.digest = HashBytes(le.file.target);
+      break;
+    default:
+      *keep = false;  // a socket: tar has no such entry
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::StatusOr<std::optional<LayerEntry>> DecodeFirstEntry(ByteReader& in, absl::string_view name) {
+  ArchiveFeed feed{&in};
+  struct archive* a = archive_read_new();
+  archive_read_support_format_tar(a);
+  std::optional<LayerEntry> out;
+  absl::Status status;
+  if (archive_read_open(a, &feed, nullptr, FeedRead, nullptr) != ARCHIVE_OK) {
+    status = feed.error.ok() ? absl::DataLossError(absl::StrCat("not a tar stream: ", archive_error_string(a)))
+                             : feed.error;
+  }
+  struct archive_entry* ae = nullptr;
+  int r = status.ok() ? archive_read_next_header(a, &ae) : ARCHIVE_FATAL;
+  if (status.ok() && r != ARCHIVE_EOF) {
+    if (r < ARCHIVE_WARN) {
+      status = !feed.error.ok() ? feed.error
+                                : absl::DataLossError(absl::StrCat("corrupt tar stream: ", archive_error_string(a)));
+    } else {
+      const char* raw = archive_entry_pathname(ae);
+      absl::StatusOr<std::string> path = NormaliseName(raw == nullptr ? "" : raw);
+      if (!path.ok()) {
+        status = path.status();
+      } else {
+        LayerEntry le;
+        le.file.path = path->empty() ? "/" : std::move(*path);
+        bool keep = true;
+        std::vector<char> data(256 << 10);
+        status = ReadEntry(a, ae, feed, data, &le, &keep);
+        if (status.ok() && keep) out = std::move(le);
+      }
+    }
+  }
+  archive_read_free(a);
+  if (!status.ok()) return absl::Status(status.code(), absl::StrCat(name, ": ", status.message()));
+  return out;
+}
 
 absl::StatusOr<LayerContents> DecodeLayer(ByteReader& in, absl::string_view name) {
   auto fail = [&](const absl::Status& s) {
@@ -120,69 +221,9 @@ absl::StatusOr<LayerContents> DecodeLayer(ByteReader& in, absl::string_view name
     }
     LayerEntry le;
     le.file.path = std::move(*path);
-    le.file.mode = static_cast<uint32_t>(archive_entry_perm(ae)) & 07777;
-    le.file.mtime = archive_entry_mtime(ae);
-    if (const char* hl = archive_entry_hardlink(ae); hl != nullptr) {
-      absl::StatusOr<std::string> target = NormaliseName(hl);
-      if (!target.ok()) {
-        status = target.status();
-        break;
-      }
-      le.hardlink = std::move(*target);
-      out.entries.push_back(std::move(le));
-      continue;
-    }
-    switch (archive_entry_filetype(ae)) {
-      case AE_IFREG: {
-        le.file.type = FileType::kFile;
-        StreamHasher h;
-        uint64_t size = 0;
-        for (;;) {
-          la_ssize_t n = archive_read_data(a, data.data(), data.size());
-          if (n < 0) {
-            status = !feed.error.ok()
-                         ? feed.error
-                         : absl::DataLossError(absl::StrCat("reading ", le.file.path, ": ",
-                                                            archive_error_string(a)));
-            break;
-          }
-          if (n == 0) break;
-          h.Update(data.data(), static_cast<size_t>(n));
-          if (size < 16 && IsPyc(le.file.path)) {
-            le.file.head.append(data.data(), std::min<size_t>(16 - size, static_cast<size_t>(n)));
-          }
-          size += static_cast<uint64_t>(n);
-        }
-        le.file.size = size;
-        le.file.digest = h.Finish();
-        break;
-      }
-      case AE_IFDIR:
-        le.file.type = FileType::kDir;
-        break;
-      case AE_IFLNK: {
-        le.file.type = FileType::kSymlink;
-        const char* t = archive_entry_symlink(ae);
-        le.file.target = t != nullptr ? t : "";
-        le.file.size = le.file.target.size();
-        le.file.digest = HashBytes(le.file.target);
-        break;
-      }
-      case AE_IFCHR:
-      case AE_IFBLK:
-        le.file.type = FileType::kSpecial;
-        le.file.target = absl::StrCat(archive_entry_filetype(ae) == AE_IFCHR ? "char-device " : "block-device ",
-                                      archive_entry_rdevmajor(ae), ",", archive_entry_rdevminor(ae));
-        le.file.digest = HashBytes(le.file.target);
-        break;
-      case AE_IFIFO:
-        le.file.type = FileType::kSpecial;
-        le.file.target = "fifo";
-        le.file.digest = HashBytes(le.file.target);
-        break;
-      default:
-        continue;  // a socket: tar has no such entry
-    }
+    bool keep = true;
+    status = ReadEntry(a, ae, feed, data, &le, &keep);
+    if (!keep && status.ok()) continue;
     if (!status.ok()) break;
     out.entries.push_back(std::move(le));
   }
@@ -232,51 +273,53 @@ void AddParents(std::map<std::string, ViewEntry>& view, const std::string& path,
 
 }  // namespace
 
+absl::Status ApplyLayer(LayeredFiles& out, LayerContents layer) {
+  std::map<std::string, ViewEntry>& view = out.files;
+  const int index = static_cast<int>(out.layers.size());
+  LayerChanges& changes = out.layers.emplace_back();
+  // Whiteouts and opaque markers hide lower layers only, wherever they stand in the tar:
+  // apply them before any entry of this layer.
+  for (const std::string& dir : layer.opaque_dirs) EraseBelow(view, dir);
+  for (const std::string& gone : layer.whiteouts) {
+    view.erase(gone);
+    EraseBelow(view, gone);
+  }
+  changes.entries.reserve(layer.entries.size());
+  for (LayerEntry& le : layer.entries) {
+    ViewEntry ve;
+    ve.layer = index;
+    ve.file = std::move(le.file);
+    if (!le.hardlink.empty()) {
+      auto target = view.find(le.hardlink);
+      if (target == view.end() || target->second.file.type != FileType::kFile) {
+        return absl::InvalidArgumentError(absl::StrCat("layer ", index, ": hard link ", ve.file.path,
+                                                       " names ", le.hardlink, ", which is not a file"));
+      }
+      ve.file.type = FileType::kFile;
+      ve.file.mode = target->second.file.mode;
+      ve.file.size = target->second.file.size;
+      ve.file.digest = target->second.file.digest;
+      ve.file.head = target->second.file.head;
+    }
+    const std::string path = ve.file.path;
+    auto it = view.find(path);
+    if (it != view.end() && it->second.file.type == FileType::kDir && ve.file.type != FileType::kDir) {
+      EraseBelow(view, path);  // a file over a directory replaces its subtree
+    }
+    AddParents(view, path, index);
+    changes.entries.push_back(ve.file);
+    view.insert_or_assign(path, std::move(ve));
+  }
+  changes.whiteouts = std::move(layer.whiteouts);
+  changes.opaque_dirs = std::move(layer.opaque_dirs);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<LayeredFiles> ApplyLayers(std::vector<LayerContents> layers) {
   LayeredFiles out;
-  std::map<std::string, ViewEntry>& view = out.files;
-  out.layers.resize(layers.size());
-  for (size_t li = 0; li < layers.size(); ++li) {
-    LayerContents& layer = layers[li];
-    LayerChanges& changes = out.layers[li];
-    const int index = static_cast<int>(li);
-    // Whiteouts and opaque markers hide lower layers only, wherever they stand in the tar:
-    // apply them before any entry of this layer.
-    for (const std::string& dir : layer.opaque_dirs) EraseBelow(view, dir);
-    for (const std::string& gone : layer.whiteouts) {
-      view.erase(gone);
-      EraseBelow(view, gone);
-    }
-    changes.entries.reserve(layer.entries.size());
-    for (LayerEntry& le : layer.entries) {
-      ViewEntry ve;
-      ve.layer = index;
-      ve.file = std::move(le.file);
-      if (!le.hardlink.empty()) {
-        auto target = view.find(le.hardlink);
-        if (target == view.end() || target->second.file.type != FileType::kFile) {
-          return absl::InvalidArgumentError(absl::StrCat("layer ", index, ": hard link ", ve.file.path,
-                                                         " names ", le.hardlink,
-                                                         ", which is not a file"));
-        }
-        ve.file.type = FileType::kFile;
-        ve.file.mode = target->second.file.mode;
-        ve.file.size = target->second.file.size;
-        ve.file.digest = target->second.file.digest;
-        ve.file.head = target->second.file.head;
-      }
-      const std::string path = ve.file.path;
-      auto it = view.find(path);
-      if (it != view.end() && it->second.file.type == FileType::kDir &&
-          ve.file.type != FileType::kDir) {
-        EraseBelow(view, path);  // a file over a directory replaces its subtree
-      }
-      AddParents(view, path, index);
-      changes.entries.push_back(ve.file);
-      view.insert_or_assign(path, std::move(ve));
-    }
-    changes.whiteouts = std::move(layer.whiteouts);
-    changes.opaque_dirs = std::move(layer.opaque_dirs);
+  out.layers.reserve(layers.size());
+  for (LayerContents& layer : layers) {
+    if (absl::Status s = ApplyLayer(out, std::move(layer)); !s.ok()) return s;
   }
   return out;
 }
