@@ -26,6 +26,9 @@ struct Finding {
   std::optional<int> step;             // index into the plan's steps
   std::optional<int> via;              // index into the plan's other_steps (COPY --from)
   std::optional<int> changed_by;       // a later layer that changed or replaced the path
+  std::string origin = "layer";        // what put the judged version there: "layer" (`layer`),
+                                       // "container" (changed at runtime) or "mount"
+  std::optional<int> mount;            // for "mount": index into the container's mounts
   std::string reason;                  // short, for people
 };
 

@@ -33,6 +33,39 @@ struct HistoryEntry {
   int layer = -1;  // the layer it made, or -1 for an empty_layer entry
 };
 
+/// A mount of a container: a volume or a bind mount (Engine API `Mounts[]`).
+struct MountInfo {
+  std::string type;         // "bind", "volume", "tmpfs", ...
+  std::string name;         // a volume's name ("" otherwise)
+  std::string source;       // on the engine's host
+  std::string destination;  // absolute, in the container
+  bool rw = true;
+};
+
+/// A layer of a container above its image's: what changed inside the container at runtime,
+/// or what a mount shows over its destination.
+struct RuntimeLayer {
+  std::string origin;  // "container" or "mount"
+  int mount = -1;      // index into ContainerInfo::mounts for a mount
+};
+
+/// What a container target is, besides its image.
+struct ContainerInfo {
+  std::string id;
+  std::string name;            // without the leading '/'
+  std::string status;          // created, running, paused, restarting, exited, dead
+  std::string image_id;        // the image it was created from
+  std::string config_image;    // the image name it was created with (Config.Image)
+  std::optional<std::string> image_now;  // what that name points to now (null: to nothing)
+  std::vector<MountInfo> mounts;
+  std::string read_by;         // how its runtime changes were read: "overlay2" or "api"
+  bool changes_complete = false;  // the engine's change list holds every changed path
+  std::string incomplete_why;     // why it cannot be trusted, when it is not
+  std::vector<std::string> read_whole;  // directories read whole (mounts, and roots when the
+                                        // change list was not complete)
+  bool outdated() const { return image_now.has_value() ? *image_now != image_id : true; }
+};
+
 struct ImageView {
   std::string transport;  // "docker-archive", "oci", "tar", "rootfs"
   std::string ref;        // as named on the command line, without the transport
@@ -41,7 +74,10 @@ struct ImageView {
   std::vector<HistoryEntry> history;  // every history entry, empty ones included
   nlohmann::json config;  // the image config (null for flat targets)
   std::map<std::string, ViewEntry> files;  // the final filesystem, by absolute path
-  std::vector<LayerChanges> changes;       // per layer: what it wrote and deleted
+  std::vector<LayerChanges> changes;       // per layer: what it wrote and deleted; a container's
+                                           // runtime layers follow its image's layers
+  std::vector<RuntimeLayer> runtime;       // runtime[k] describes changes[layers.size() + k]
+  std::optional<ContainerInfo> container;  // for container: targets
   bool flat = false;  // tar: and rootfs: one filesystem, no layers to tell copies from RUN
 };
 
@@ -59,12 +95,24 @@ struct ReadOptions {
   int jobs = 0;
   std::string platform;  // "os/arch[/variant]"; "" = the host's (linux/amd64 here)
   std::string docker_host;  // Engine API endpoint; "" = DOCKER_HOST, else the default socket
+  int timeout = 60;         // seconds: the longest wait for any one network read
+  bool engine_storage = true;  // container: may read overlay2 storage directly (when local and root)
 };
 
 /// Reads a target into its view. Every blob is checked against its digest and every layer
 /// against its diff_id; a mismatch, a missing blob, a truncated or corrupt archive is an
 /// error naming the target and the layer.
 absl::StatusOr<ImageView> ReadImage(const TargetName& target, const ReadOptions& options);
+
+/// The runtime layer (index into `runtime`) that holds the top-most version of a path of the
+/// view, or -1 for an image layer.
+int RuntimeIndex(const ImageView& view, int layer);
+
+/// For a container: reads what the image view cannot know yet, under `roots` (absolute
+/// directories; the copy plan's destinations, or "/"): the contents of the mounts over them,
+/// and, when the engine's change list is not complete, the roots whole, each file that differs
+/// from the image's being a runtime change. A no-op for any other target.
+absl::Status ReadContainerPaths(ImageView& view, const std::vector<std::string>& roots, const ReadOptions& options);
 
 /// Whether the image's own build was the legacy builder's, from its top history entry with a
 /// command: BuildKit marks each entry `buildkit.dockerfile.v0`; the legacy builder writes

@@ -65,11 +65,20 @@ absl::StatusOr<std::string> FormatFlag(const cxxopts::ParseResult& r, std::initi
 }
 
 // The image-reading flags that inspect and check share: -j, --platform, --docker-host.
-ReadOptions ImageReadOptions(const cxxopts::ParseResult& r) {
+absl::StatusOr<ReadOptions> ImageReadOptions(const cxxopts::ParseResult& r) {
   ReadOptions ro;
+  if (r["timeout"].as<int>() <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--timeout ", r["timeout"].as<int>(), ": write a number of seconds above 0"));
+  }
+  const std::string how = r["container-read"].as<std::string>();
+  if (how != "auto" && how != "api") {
+    return absl::InvalidArgumentError(absl::StrCat("--container-read ", how, ": write auto or api"));
+  }
   ro.jobs = r["jobs"].as<int>();
   ro.platform = r["platform"].as<std::string>();
   ro.docker_host = r["docker-host"].as<std::string>();
+  ro.timeout = r["timeout"].as<int>();
+  ro.engine_storage = how == "auto";
   return ro;
 }
 
@@ -151,6 +160,9 @@ absl::StatusOr<int> RunInspect(const Args& args) {
       "path", "only paths under this prefix (repeatable)", cxxopts::value<std::vector<std::string>>())(
       "platform", "os/arch for multi-platform OCI layouts", cxxopts::value<std::string>()->default_value(""))(
       "docker-host", "Engine API endpoint (unix:// or tcp://)", cxxopts::value<std::string>()->default_value(""))(
+      "timeout", "seconds to wait for any one network read", cxxopts::value<int>()->default_value("60"))(
+      "container-read", "container: auto (overlay2 storage when local and readable, else the API) or api",
+      cxxopts::value<std::string>()->default_value("auto"))(
       "format", "text or json", cxxopts::value<std::string>()->default_value("text"))(
       "j,jobs", "worker threads", cxxopts::value<int>()->default_value("0"))("h,help", "show these options");
   o.parse_positional({"target"});
@@ -166,15 +178,24 @@ absl::StatusOr<int> RunInspect(const Args& args) {
   if (!format.ok()) return format.status();
   absl::StatusOr<TargetName> target = ParseTarget((*r)["target"].as<std::string>());
   if (!target.ok()) return target.status();
-  absl::StatusOr<ImageView> view = ReadImage(*target, ImageReadOptions(*r));
+  absl::StatusOr<ReadOptions> read_opts = ImageReadOptions(*r);
+  if (!read_opts.ok()) return read_opts.status();
+  absl::StatusOr<ImageView> view = ReadImage(*target, *read_opts);
   if (!view.ok()) return view.status();
+  std::vector<std::string> prefixes;
   if (r->count("path")) {
-    std::vector<std::string> prefixes;
     for (std::string p : (*r)["path"].as<std::vector<std::string>>()) {
       if (!absl::StartsWith(p, "/")) p = "/" + p;
       while (p.size() > 1 && p.back() == '/') p.pop_back();
       prefixes.push_back(p);
     }
+  }
+  if (absl::Status s = ReadContainerPaths(*view, prefixes.empty() ? std::vector<std::string>{"/"} : prefixes,
+                                          *read_opts);
+      !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat(target->transport, ":", target->ref, ": ", s.message()));
+  }
+  if (!prefixes.empty()) {
     for (auto it = view->files.begin(); it != view->files.end();) {
       bool keep = false;
       for (const std::string& p : prefixes) keep = keep || UnderPrefix(it->first, p);
@@ -236,6 +257,9 @@ absl::StatusOr<int> CheckCommand(const Args& args, std::string* output_flag) {
       "map", "SRC:DEST, compare without a Dockerfile (repeatable)", cxxopts::value<std::vector<std::string>>())(
       "platform", "os/arch for multi-platform OCI layouts", cxxopts::value<std::string>()->default_value(""))(
       "docker-host", "Engine API endpoint (unix:// or tcp://)", cxxopts::value<std::string>()->default_value(""))(
+      "timeout", "seconds to wait for any one network read", cxxopts::value<int>()->default_value("60"))(
+      "container-read", "container: auto (overlay2 storage when local and readable, else the API) or api",
+      cxxopts::value<std::string>()->default_value("auto"))(
       "build-rules", kBuildRulesHelp, cxxopts::value<std::string>()->default_value("auto"))(
       "format", "text, json, junit, sarif or github", cxxopts::value<std::string>()->default_value("text"))(
       "o,output", "write the report to FILE", cxxopts::value<std::string>()->default_value(""))(
@@ -274,7 +298,9 @@ absl::StatusOr<int> CheckCommand(const Args& args, std::string* output_flag) {
 
   // The image is read first: its history says which builder sent the context, and so which
   // rules the context is read with. Then context → plan → findings → report.
-  absl::StatusOr<ImageView> view = ReadImage(*target, ImageReadOptions(*r));
+  absl::StatusOr<ReadOptions> read_opts = ImageReadOptions(*r);
+  if (!read_opts.ok()) return read_opts.status();
+  absl::StatusOr<ImageView> view = ReadImage(*target, *read_opts);
   if (!view.ok()) return view.status();
 
   ContextOptions copts;
@@ -312,6 +338,18 @@ absl::StatusOr<int> CheckCommand(const Args& args, std::string* output_flag) {
     absl::StatusOr<CopyPlan> p = BuildCopyPlan(*df, ctx->entries, plan_opts);
     if (!p.ok()) return p.status();
     plan = std::move(*p);
+  }
+
+  // A container shows its mounts, and perhaps changes its engine did not list, where the plan
+  // copies: those directories are read now.
+  {
+    std::vector<std::string> roots = plan.dest_roots;
+    for (const BuildStep& s : plan.steps) {
+      if (s.FromContext()) roots.push_back(s.dest);
+    }
+    if (absl::Status s = ReadContainerPaths(*view, roots, *read_opts); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat(target->transport, ":", target->ref, ": ", s.message()));
+    }
   }
 
   CompareOptions cmp;

@@ -89,6 +89,28 @@ class Comparison {
     return nullptr;
   }
 
+  // Says which layer holds the judged version: an image layer, or a runtime layer of a
+  // container (changed inside it, or a mount), which has no layer of the image.
+  void Attribute(Finding& f, int layer) const {
+    const int rt = RuntimeIndex(image_, layer);
+    if (rt < 0) {
+      f.layer = layer;
+      return;
+    }
+    const RuntimeLayer& r = image_.runtime[static_cast<size_t>(rt)];
+    f.layer.reset();
+    f.origin = r.origin;
+    if (r.mount >= 0) f.mount = r.mount;
+  }
+
+  // The top-most runtime layer that deleted or hid `path`, or -1.
+  int RuntimeDeletion(const std::string& path) {
+    for (int l = static_cast<int>(image_.changes.size()) - 1; l >= static_cast<int>(image_.layers.size()); --l) {
+      if (Index(l).Deletes(path)) return l;
+    }
+    return -1;
+  }
+
   // Whether a layer above `layer` deleted `path`.
   bool DeletedAfter(int layer, const std::string& path) {
     for (int l = layer + 1; l < static_cast<int>(image_.changes.size()); ++l) {
@@ -138,7 +160,22 @@ class Comparison {
       if (f.via >= 0) base.via = f.via;
       auto top = image_.files.find(path);
       const FileEntry* have = nullptr;
-      if (copy_layer < 0) {
+      const int runtime_top = top == image_.files.end() ? -1 : RuntimeIndex(image_, top->second.layer);
+      const int runtime_gone = top == image_.files.end() ? RuntimeDeletion(path) : -1;
+      if (runtime_top >= 0) {
+        // A container: what it shows now is judged, whatever its image had.
+        have = &top->second.file;
+        Attribute(base, top->second.layer);
+      } else if (runtime_gone >= 0) {
+        Finding fd = base;
+        Attribute(fd, runtime_gone);
+        fd.status = "missing";
+        if (f.expected.type != FileType::kDir) fd.expected = f.expected.digest.ToString();
+        fd.reason = fd.origin == "mount" ? "the build context has it; the mount over it does not"
+                                         : "the build context has it; it was deleted inside the container";
+        result_.findings.push_back(std::move(fd));
+        continue;
+      } else if (copy_layer < 0) {
         // No history to match: the top-most version is all there is.
         if (top != image_.files.end()) {
           have = &top->second.file;
@@ -166,7 +203,18 @@ class Comparison {
         result_.findings.push_back(std::move(fd));
         continue;
       }
+      const size_t before = result_.findings.size();
       JudgeVersion(base, f.expected, *have, f.mode_if_ignored);
+      if (result_.findings.size() > before && base.origin != "layer") {
+        Finding& fd = result_.findings.back();
+        const bool size_differs = fd.status == "stale" && have->size != f.expected.size;
+        const std::string what = fd.status == "stale" ? (size_differs ? absl::StrCat("content differs (", have->size, " bytes there, ",
+                                                                            f.expected.size, " in the context)")
+                                                                      : std::string("content differs (same size)"))
+                                                      : fd.reason;
+        fd.reason = fd.origin == "mount" ? absl::StrCat(what, "; the container shows the mount's file")
+                                         : absl::StrCat(what, "; changed inside the container, not by its image");
+      }
     }
   }
 
@@ -225,6 +273,11 @@ class Comparison {
         if (!seen.insert(e.path).second) continue;  // a higher copy layer wrote it again
         auto top = image_.files.find(e.path);
         if (top == image_.files.end()) continue;    // deleted by a later layer
+        if (RuntimeIndex(image_, top->second.layer) >= 0) {
+          // A container shows its own version (changed inside it, or a mount's).
+          Extra(e.path, top->second.file, top->second.layer, match_.layer_step[static_cast<size_t>(l)], std::nullopt);
+          continue;
+        }
         std::optional<int> changed;
         if (top->second.layer != l) changed = top->second.layer;
         Extra(e.path, e, l, match_.layer_step[static_cast<size_t>(l)], changed);
@@ -239,11 +292,14 @@ class Comparison {
     Finding fd;
     fd.status = "extra";
     fd.path = path;
-    fd.layer = layer;
+    Attribute(fd, layer);
     fd.changed_by = changed;
     if (step >= 0) fd.step = step;
     if (file.type != FileType::kDir) fd.actual = file.digest.ToString();
-    fd.reason = "a context copy put it there; the build context no longer has it";
+    fd.reason = fd.origin == "mount"       ? "the mount over it has it; the build context does not"
+                : fd.origin == "container" ? "the container has it (a context copy put it there, and it was changed "
+                                             "inside the container); the build context no longer has it"
+                                           : "a context copy put it there; the build context no longer has it";
     result_.findings.push_back(std::move(fd));
   }
 
@@ -272,7 +328,7 @@ class Comparison {
       Finding fd;
       fd.status = "bytecode";
       fd.path = path;
-      fd.layer = v.layer;
+      Attribute(fd, v.layer);
       if (auto b = by_path_.find(source_path); b != by_path_.end()) fd.step = b->second->step;
       auto src = image_.files.find(source_path);
       if (src == image_.files.end()) {

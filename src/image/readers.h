@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "stalecheck/engine.h"
 #include "stalecheck/image.h"
 
 namespace stalecheck::internal {
@@ -11,7 +12,9 @@ namespace stalecheck::internal {
 absl::StatusOr<ImageView> ReadDockerArchive(const std::string& path, const std::string& tag, int jobs);
 absl::StatusOr<ImageView> ReadOciLayout(const std::string& dir, const std::string& tag,
                                         const std::string& platform, int jobs);
-absl::StatusOr<ImageView> ReadDaemonImage(const std::string& ref, const std::string& host);
+absl::StatusOr<ImageView> ReadDaemonImage(const std::string& ref, const std::string& host, int timeout);
+absl::StatusOr<ImageView> ReadDaemonImage(const EngineClient& client, const std::string& ref);
+absl::StatusOr<ImageView> ReadContainer(const std::string& ref, const ReadOptions& options);
 absl::StatusOr<ImageView> ReadFlatTar(const std::string& path);
 absl::StatusOr<ImageView> ReadRootfs(const std::string& dir, int jobs);
 

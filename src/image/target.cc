@@ -107,7 +107,7 @@ absl::StatusOr<TargetName> ParseTarget(const std::string& target) {
     if (std::optional<std::string> t = MisspeltTransport(target)) {
       return absl::InvalidArgumentError(absl::StrCat("target ", target, ": unknown transport '",
                                                      target.substr(0, target.find(':')), ":'; did you mean ", *t,
-                                                     ":? (transports: docker-daemon, docker-archive, oci, tar, rootfs)"));
+                                                     ":? (transports: docker-daemon, container, docker-archive, oci, tar, rootfs)"));
     }
   } else {
     bool layout = false;
@@ -131,7 +131,9 @@ absl::StatusOr<ImageView> ReadImage(const TargetName& target, const ReadOptions&
   } else if (target.transport == "tar") {
     view = internal::ReadFlatTar(target.ref);
   } else if (target.transport == "docker-daemon") {
-    view = internal::ReadDaemonImage(target.ref, options.docker_host);
+    view = internal::ReadDaemonImage(target.ref, options.docker_host, options.timeout);
+  } else if (target.transport == "container") {
+    view = internal::ReadContainer(target.ref, options);
   } else if (target.transport == "rootfs") {
     view = internal::ReadRootfs(target.ref, options.jobs);
   } else {

@@ -1,6 +1,8 @@
 #include <map>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "stalecheck/report.h"
@@ -70,6 +72,35 @@ std::string Message(const CheckReport& r, const Finding& f) {
 
 }  // namespace
 
+OJson MountJson(const CheckReport& r, std::optional<int> m) {
+  if (!m || !r.image.container || *m < 0 || *m >= static_cast<int>(r.image.container->mounts.size())) return nullptr;
+  const MountInfo& mi = r.image.container->mounts[static_cast<size_t>(*m)];
+  return {{"type", mi.type},
+          {"name", mi.name.empty() ? OJson(nullptr) : OJson(mi.name)},
+          {"source", mi.source},
+          {"destination", mi.destination}};
+}
+
+OJson TargetJson(const CheckReport& r) {
+  OJson t = {{"transport", r.image.transport}, {"ref", r.image.ref}, {"image_id", Opt(r.image.image_id)}};
+  if (const auto& c = r.image.container) {
+    OJson mounts = OJson::array();
+    for (size_t m = 0; m < c->mounts.size(); ++m) mounts.push_back(MountJson(r, static_cast<int>(m)));
+    t["container"] = {{"id", c->id},
+                      {"name", c->name},
+                      {"status", c->status},
+                      {"image", c->config_image},
+                      {"image_id", c->image_id},
+                      {"image_now", Opt(c->image_now)},
+                      {"outdated", c->outdated()},
+                      {"read_by", c->read_by},
+                      {"changes_complete", c->changes_complete},
+                      {"read_whole", c->read_whole},
+                      {"mounts", mounts}};
+  }
+  return t;
+}
+
 OJson CheckJson(const CheckReport& r) {
   OJson findings = OJson::array();
   for (const Finding& f : r.result.findings) {
@@ -99,8 +130,9 @@ OJson CheckJson(const CheckReport& r) {
                         {"source", Opt(f.source)},
                         {"expected", Opt(f.expected)},
                         {"actual", Opt(f.actual)},
-                        {"origin", "layer"},
+                        {"origin", f.origin},
                         {"layer", layer},
+                        {"mount", MountJson(r, f.mount)},
                         {"instruction", instruction},
                         {"via", via},
                         {"changed_later", changed},
@@ -137,7 +169,7 @@ OJson CheckJson(const CheckReport& r) {
             {"files", r.context.entries.size()},
             {"digest", r.context.root.Hex()},
             {"build_rules", r.context.build_rules}}},
-          {"target", {{"transport", r.image.transport}, {"ref", r.image.ref}, {"image_id", Opt(r.image.image_id)}}},
+          {"target", TargetJson(r)},
           {"summary", summary},
           {"unchecked", unchecked},
           {"findings", findings}};
@@ -157,6 +189,12 @@ std::string CheckText(const CheckReport& r, bool color) {
     if (f.layer && *f.layer < static_cast<int>(r.image.layers.size())) {
       const LayerInfo& l = r.image.layers[static_cast<size_t>(*f.layer)];
       key = absl::StrCat("layer ", l.index, l.created_by ? absl::StrCat(": ", *l.created_by) : "");
+    } else if (f.origin == "container" && r.image.container) {
+      key = absl::StrCat("changed inside container ", r.image.container->name, " (docker exec, docker cp), not by its image");
+    } else if (f.origin == "mount" && f.mount && r.image.container) {
+      const MountInfo& mi = r.image.container->mounts[static_cast<size_t>(*f.mount)];
+      key = absl::StrCat(mi.type, " mount ", mi.name.empty() ? mi.source : absl::StrCat(mi.name, " (", mi.source, ")"),
+                         " at ", mi.destination, ": the container shows the mount's files there");
     } else {
       key = "not in the image";
     }
@@ -204,6 +242,29 @@ std::string CheckText(const CheckReport& r, bool color) {
   if (r.image.flat) {
     absl::StrAppend(&tail, "; a flat ", r.image.transport,
                     ": target has no layers, so files a RUN changed cannot be told apart from stale copies");
+  }
+  if (const auto& c = r.image.container) {
+    absl::StrAppend(&out, "container ", c->name, " (", c->status, ") runs image ", c->image_id.substr(0, 19),
+                    c->config_image.empty() ? "" : absl::StrCat(", created from ", c->config_image));
+    if (c->outdated()) {
+      absl::StrAppend(&out, c->image_now ? absl::StrCat("; ", c->config_image, " now points to ", c->image_now->substr(0, 19),
+                                                        ": the container was not recreated")
+                                         : absl::StrCat("; ", c->config_image, " names no image now"));
+    }
+    absl::StrAppend(&out, "\n");
+    for (const MountInfo& mi : c->mounts) {
+      for (const std::string& root : r.plan.dest_roots) {
+        if (mi.destination == root || absl::StartsWith(mi.destination, root == "/" ? "/" : root + "/") ||
+            absl::StartsWith(root, mi.destination + "/")) {
+          absl::StrAppend(&out, "  ", mi.type, " mount ", mi.type == "volume" && !mi.name.empty() ? mi.name : mi.source, " at ",
+                          mi.destination, " covers copied paths: the container shows its files there\n");
+          break;
+        }
+      }
+    }
+    if (!c->changes_complete && !c->read_whole.empty()) {
+      absl::StrAppend(&out, "  read ", absl::StrJoin(c->read_whole, ", "), " whole: ", c->incomplete_why, "\n");
+    }
   }
   if (!r.context.build_rules_chosen_by.empty()) {
     absl::StrAppend(&out, "context read by ", r.context.build_rules, " rules, guessed: ", r.context.build_rules_chosen_by,
