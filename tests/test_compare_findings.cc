@@ -225,3 +225,77 @@ TEST_SUITE("compare") {
                                                   "extra /app/__pycache__/notes.txt"});
   }
 }
+
+namespace {
+
+// The image above with a container's runtime layers on top: layer 3 what changed inside it,
+// layer 4 a mount over /app/conf (an opaque directory, its files).
+ImageView WithRuntime(ImageView v, const std::vector<FileEntry>& changed, const std::vector<std::string>& deleted,
+                      const std::vector<FileEntry>& mounted) {
+  v.changes.resize(5);
+  v.runtime = {{"container", -1}, {"mount", 0}};
+  stalecheck::ContainerInfo c;
+  c.mounts.push_back({"bind", "", "/host/conf", "/app/conf", true});
+  v.container = c;
+  v.changes[3].whiteouts = deleted;
+  for (const std::string& d : deleted) v.files.erase(d);
+  for (const FileEntry& e : changed) {
+    v.changes[3].entries.push_back(e);
+    v.files[e.path] = {e, 3};
+  }
+  v.changes[4].opaque_dirs = {"/app/conf"};
+  for (auto it = v.files.lower_bound("/app/conf/"); it != v.files.end() && it->first.rfind("/app/conf/", 0) == 0;) {
+    it = v.files.erase(it);
+  }
+  for (const FileEntry& e : mounted) {
+    v.changes[4].entries.push_back(e);
+    v.files[e.path] = {e, 4};
+  }
+  return v;
+}
+
+std::vector<std::string> Origins(const stalecheck::CheckResult& r) {
+  std::vector<std::string> out;
+  for (const auto& f : r.findings) {
+    out.push_back(absl::StrCat(f.status, " ", f.path.value_or("-"), " ", f.origin,
+                               f.layer ? absl::StrCat(" layer ", *f.layer) : std::string(),
+                               f.mount ? absl::StrCat(" mount ", *f.mount) : std::string()));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_SUITE("compare: containers") {
+  const std::vector<FileEntry> context = {D("app"), F("app/a.py", "a"), F("app/b.py", "b"), D("app/conf"),
+                                          F("app/conf/c.ini", "c"), F("app/d.py", "d")};
+  ImageView image() {
+    return Image({{D("/app"), 1}, {F("/app/a.py", "a"), 1}, {F("/app/b.py", "b"), 1}, {D("/app/conf"), 1},
+                  {F("/app/conf/c.ini", "c"), 1}, {F("/app/d.py", "old"), 1}});
+  }
+
+  TEST_CASE("what a container shows is judged: its own changes, its mounts, its image's layers") {
+    ImageView v = WithRuntime(image(), {F("/app/a.py", "edited"), F("/app/new.py", "n")}, {"/app/b.py"},
+                              {D("/app/conf"), F("/app/conf/c.ini", "host")});
+    CHECK(Origins(Check(context, v)) == std::vector<std::string>{"stale /app/a.py container", "missing /app/b.py container",
+                                                                 "stale /app/conf/c.ini mount mount 0",
+                                                                 "stale /app/d.py layer layer 1"});
+  }
+
+  TEST_CASE("a change inside the container that matches the context is no finding, even over a stale layer") {
+    ImageView v = WithRuntime(image(), {F("/app/d.py", "d")}, {}, {D("/app/conf"), F("/app/conf/c.ini", "c")});
+    CHECK(Check(context, v).findings.empty());
+  }
+
+  TEST_CASE("a mount that lacks a copied file makes it missing, from the mount") {
+    ImageView v = WithRuntime(image(), {F("/app/d.py", "d")}, {}, {D("/app/conf")});
+    CHECK(Origins(Check(context, v)) == std::vector<std::string>{"missing /app/conf/c.ini mount mount 0"});
+  }
+
+  TEST_CASE("a copied file the context lost, still in the container, is extra from the layer that put it there") {
+    ImageView v = WithRuntime(image(), {F("/app/d.py", "d")}, {}, {D("/app/conf"), F("/app/conf/c.ini", "c")});
+    std::vector<FileEntry> fewer = context;
+    fewer.erase(fewer.begin() + 1);  // app/a.py
+    CHECK(Origins(Check(fewer, v)) == std::vector<std::string>{"extra /app/a.py layer layer 1"});
+  }
+}

@@ -178,3 +178,38 @@ TEST_SUITE("image") {
     }
   }
 }
+
+TEST_SUITE("image: one path of a container") {
+  TEST_CASE("the first entry of a path's archive is that path, its data hashed; the rest is not read") {
+    std::string tar = stalecheck::testing::MakeTar({{"main.py", 'f', "print(2)\n", 0755}, {"other", 'f', "x", 0644}});
+    MemoryReader in(tar);
+    auto e = stalecheck::DecodeFirstEntry(in, "/app/main.py");
+    REQUIRE(e.ok());
+    REQUIRE(e->has_value());
+    CHECK((*e)->file.type == FileType::kFile);
+    CHECK((*e)->file.mode == 0755);
+    CHECK((*e)->file.digest == stalecheck::HashBytes("print(2)\n"));
+    const std::string dir_tar = stalecheck::testing::MakeTar({{"lib/", 'd', "", 0700}, {"lib/a", 'f', "a", 0644}});
+    MemoryReader dir_in(dir_tar);
+    auto d = stalecheck::DecodeFirstEntry(dir_in, "/app/lib");
+    REQUIRE(d.ok());
+    CHECK((*d)->file.type == FileType::kDir);
+    CHECK((*d)->file.mode == 0700);
+    MemoryReader junk("not a tar at all, not even close to 512 bytes");
+    CHECK_FALSE(stalecheck::DecodeFirstEntry(junk, "/x").ok());
+  }
+
+  TEST_CASE("a layer applied over a view hides and replaces as any layer does") {
+    auto layered = ApplyLayers({Decode(MakeTar({{"app/", 'd', "", 0755}, {"app/a", 'f', "a", 0644},
+                                                {"app/conf/", 'd', "", 0755}, {"app/conf/x", 'f', "x", 0644}}))});
+    REQUIRE(layered.ok());
+    LayerContents top = Decode(MakeTar({{"app/a", 'f', "edited", 0644}, {"app/conf/y", 'f', "y", 0644}}));
+    top.opaque_dirs.push_back("/app/conf");
+    REQUIRE(stalecheck::ApplyLayer(*layered, std::move(top)).ok());
+    CHECK(layered->layers.size() == 2);
+    CHECK(Paths(layered->files) == std::vector<std::string>{"/app", "/app/a", "/app/conf", "/app/conf/y"});
+    CHECK(layered->files.at("/app/a").layer == 1);
+    CHECK(layered->files.at("/app/a").file.digest == stalecheck::HashBytes("edited"));
+    CHECK(layered->files.at("/app").layer == 0);
+  }
+}
