@@ -53,18 +53,9 @@ class EngineClient {
 /// The body of a GET as a pull stream: the transfer runs in a thread of its own and feeds a
 /// pipe. A transfer that fails is the error of the read that meets the end of the body.
 /// The client must outlive the reader.
-class EngineReader : public ByteReader {
+class EngineReader : public PipeReader {
  public:
-  EngineReader(const EngineClient& client, std::string path);
-  ~EngineReader() override;
-  absl::StatusOr<size_t> Read(char* buf, size_t cap) override;
-  /// Stops reading (a transfer still running ends) and returns how the transfer went.
-  absl::Status Finish();
-
- private:
-  std::unique_ptr<FdReader> reader_;
-  std::thread writer_;
-  absl::Status transfer_;
+  EngineReader(const EngineClient& client, const std::string& path);
 };
 
 /// Percent-encodes a path segment (an image reference may hold '/', ':' and '@').

@@ -58,6 +58,9 @@ struct ContainerInfo {
   std::string config_image;    // the image name it was created with (Config.Image)
   std::optional<std::string> image_now;  // what that name points to now (null: to nothing)
   std::vector<MountInfo> mounts;
+  bool image_gone = false;     // the engine no longer has that image (the containerd image
+                               // store drops an image whose name moved): the container's
+                               // files are read whole, with no layer to tell them by
   std::string read_by;         // how its runtime changes were read: "overlay2" or "api"
   bool changes_complete = false;  // the engine's change list holds every changed path
   std::string incomplete_why;     // why it cannot be trusted, when it is not
@@ -85,7 +88,12 @@ struct ImageView {
 struct TargetName {
   std::string transport;
   std::string ref;   // path (and for docker-archive/oci an optional :tag), or image reference
+  /// As written on the command line: "docker-archive:app.tar", "docker://host/repo:tag".
+  std::string ToString() const;
 };
+
+/// A target as written on the command line, from its transport and ref.
+std::string TargetString(const std::string& transport, const std::string& ref);
 
 /// Splits "transport:ref"; a bare name is an existing file (docker-archive), an existing
 /// directory holding `oci-layout` (oci), else an image in the engine (docker-daemon).
@@ -96,6 +104,8 @@ struct ReadOptions {
   std::string platform;  // "os/arch[/variant]"; "" = the host's (linux/amd64 here)
   std::string docker_host;  // Engine API endpoint; "" = DOCKER_HOST, else the default socket
   int timeout = 60;         // seconds: the longest wait for any one network read
+  bool tls_verify = true;   // docker://: false allows plain HTTP and unverified HTTPS
+  std::string cert_dir;     // docker://: CA certificates to trust
   bool engine_storage = true;  // container: may read overlay2 storage directly (when local and root)
 };
 

@@ -6,7 +6,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <functional>
 #include <memory>
+#include <thread>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,6 +50,23 @@ class FdReader : public ByteReader {
  private:
   int fd_;
   std::string name_;
+};
+
+/// A pull stream over what a producer writes, in a thread of its own, into a pipe (an HTTP
+/// transfer, say): `produce` writes to the descriptor it is given and closes it. The status
+/// `produce` returns is the error of the read that meets the end of the stream.
+class PipeReader : public ByteReader {
+ public:
+  PipeReader(std::function<absl::Status(int fd)> produce, std::string name);
+  ~PipeReader() override;
+  absl::StatusOr<size_t> Read(char* buf, size_t cap) override;
+  /// Stops reading (a producer still writing meets a closed pipe) and returns its status.
+  absl::Status Finish();
+
+ private:
+  std::unique_ptr<FdReader> reader_;
+  std::thread writer_;
+  absl::Status produced_;
 };
 
 enum class Compression { kNone, kGzip, kZstd };

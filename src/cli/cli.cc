@@ -79,6 +79,10 @@ absl::StatusOr<ReadOptions> ImageReadOptions(const cxxopts::ParseResult& r) {
   ro.docker_host = r["docker-host"].as<std::string>();
   ro.timeout = r["timeout"].as<int>();
   ro.engine_storage = how == "auto";
+  const std::string tls = r["tls-verify"].as<std::string>();
+  if (tls != "true" && tls != "false") return absl::InvalidArgumentError(absl::StrCat("--tls-verify=", tls, ": write true or false"));
+  ro.tls_verify = tls == "true";
+  ro.cert_dir = r["cert-dir"].as<std::string>();
   return ro;
 }
 
@@ -163,6 +167,9 @@ absl::StatusOr<int> RunInspect(const Args& args) {
       "timeout", "seconds to wait for any one network read", cxxopts::value<int>()->default_value("60"))(
       "container-read", "container: auto (overlay2 storage when local and readable, else the API) or api",
       cxxopts::value<std::string>()->default_value("auto"))(
+      "tls-verify", "docker://: false allows plain HTTP and unverified HTTPS", cxxopts::value<std::string>()->default_value("true"))(
+      "cert-dir", "docker://: a directory of CA certificates (ca.crt, *.crt) to trust",
+      cxxopts::value<std::string>()->default_value(""))(
       "format", "text or json", cxxopts::value<std::string>()->default_value("text"))(
       "j,jobs", "worker threads", cxxopts::value<int>()->default_value("0"))("h,help", "show these options");
   o.parse_positional({"target"});
@@ -193,7 +200,7 @@ absl::StatusOr<int> RunInspect(const Args& args) {
   if (absl::Status s = ReadContainerPaths(*view, prefixes.empty() ? std::vector<std::string>{"/"} : prefixes,
                                           *read_opts);
       !s.ok()) {
-    return absl::Status(s.code(), absl::StrCat(target->transport, ":", target->ref, ": ", s.message()));
+    return absl::Status(s.code(), absl::StrCat(target->ToString(), ": ", s.message()));
   }
   if (!prefixes.empty()) {
     for (auto it = view->files.begin(); it != view->files.end();) {
@@ -260,6 +267,9 @@ absl::StatusOr<int> CheckCommand(const Args& args, std::string* output_flag) {
       "timeout", "seconds to wait for any one network read", cxxopts::value<int>()->default_value("60"))(
       "container-read", "container: auto (overlay2 storage when local and readable, else the API) or api",
       cxxopts::value<std::string>()->default_value("auto"))(
+      "tls-verify", "docker://: false allows plain HTTP and unverified HTTPS", cxxopts::value<std::string>()->default_value("true"))(
+      "cert-dir", "docker://: a directory of CA certificates (ca.crt, *.crt) to trust",
+      cxxopts::value<std::string>()->default_value(""))(
       "build-rules", kBuildRulesHelp, cxxopts::value<std::string>()->default_value("auto"))(
       "format", "text, json, junit, sarif or github", cxxopts::value<std::string>()->default_value("text"))(
       "o,output", "write the report to FILE", cxxopts::value<std::string>()->default_value(""))(
@@ -348,7 +358,7 @@ absl::StatusOr<int> CheckCommand(const Args& args, std::string* output_flag) {
       if (s.FromContext()) roots.push_back(s.dest);
     }
     if (absl::Status s = ReadContainerPaths(*view, roots, *read_opts); !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat(target->transport, ":", target->ref, ": ", s.message()));
+      return absl::Status(s.code(), absl::StrCat(target->ToString(), ": ", s.message()));
     }
   }
 
@@ -360,7 +370,7 @@ absl::StatusOr<int> CheckCommand(const Args& args, std::string* output_flag) {
   absl::StatusOr<CheckResult> compared = Compare(plan, *view, cmp);
   if (!compared.ok()) {
     return absl::Status(compared.status().code(),
-                        absl::StrCat(target->transport, ":", target->ref, ": ", compared.status().message()));
+                        absl::StrCat(target->ToString(), ": ", compared.status().message()));
   }
   const CheckResult& result = *compared;
 

@@ -213,6 +213,8 @@ class Comparison {
                                                                       : std::string("content differs (same size)"))
                                                       : fd.reason;
         fd.reason = fd.origin == "mount" ? absl::StrCat(what, "; the container shows the mount's file")
+                    : image_.flat        ? absl::StrCat(what, " in the container (its image is gone from the engine: "
+                                                              "a stale image and a change inside it look the same)")
                                          : absl::StrCat(what, "; changed inside the container, not by its image");
       }
     }

@@ -220,43 +220,8 @@ absl::Status EngineClient::StreamTo(const std::string& path, int fd) const {
   return s;
 }
 
-EngineReader::EngineReader(const EngineClient& client, std::string path) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
-    transfer_ = ErrnoStatus(errno, "creating a pipe");
-    return;
-  }
-  reader_ = std::make_unique<FdReader>(fds[0], path);
-  writer_ = std::thread([this, &client, path, fd = fds[1]] {
-    // A reader that stops early makes writes fail with EPIPE, not a signal.
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    transfer_ = client.StreamTo(path, fd);
-  });
-}
-
-EngineReader::~EngineReader() { (void)Finish(); }
-
-absl::StatusOr<size_t> EngineReader::Read(char* buf, size_t cap) {
-  if (reader_ == nullptr) {
-    if (!transfer_.ok()) return transfer_;
-    return size_t{0};
-  }
-  absl::StatusOr<size_t> n = reader_->Read(buf, cap);
-  if (n.ok() && *n == 0) {
-    // The end of the body: a failed transfer is the error, not a short stream.
-    if (absl::Status s = Finish(); !s.ok()) return s;
-  }
-  return n;
-}
-
-absl::Status EngineReader::Finish() {
-  reader_.reset();  // closes the pipe: a transfer still running stops
-  if (writer_.joinable()) writer_.join();
-  return transfer_;
-}
+EngineReader::EngineReader(const EngineClient& client, const std::string& path)
+    : PipeReader([&client, path](int fd) { return client.StreamTo(path, fd); }, path) {}
 
 std::string EscapePathSegment(const std::string& s) {
   std::string out;

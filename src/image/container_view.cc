@@ -306,6 +306,18 @@ absl::StatusOr<ImageView> ReadContainer(const std::string& ref, const ReadOption
   }
 
   absl::StatusOr<ImageView> view = ReadDaemonImage(*client, c.image_id);
+  if (absl::IsNotFound(view.status())) {
+    // Its files are still there; which layer made them is not.
+    ImageView flat;
+    flat.flat = true;
+    c.image_gone = true;
+    c.read_by = "api";
+    c.incomplete_why = absl::StrCat("its image ", c.image_id.substr(0, 19), " is no longer in the engine",
+                                    c.image_now ? absl::StrCat(" (", c.config_image, " now names another)") : "",
+                                    ", so what its image holds and what changed inside it cannot be told apart");
+    flat.container = std::move(c);
+    return flat;
+  }
   if (!view.ok()) return absl::Status(view.status().code(), absl::StrCat("its image ", c.image_id, ": ", view.status().message()));
 
   std::optional<LayerContents> runtime;

@@ -88,6 +88,20 @@ std::string PlatformString(const nlohmann::json& j);
 /// or `want` names no variant and `have` adds one.
 bool PlatformMatches(const std::string& have, const std::string& want);
 
+/// Whether a manifest media type is an index (OCI index, Docker manifest list).
+bool IsIndex(const std::string& media_type);
+
+/// "linux/<this machine's architecture>", as Docker names it.
+std::string HostPlatform();
+
+/// Whether an index entry is a BuildKit attestation, not an image.
+bool IsAttestation(const nlohmann::json& desc);
+
+/// The one descriptor a list of them means: attestations skipped, then by platform among
+/// several. `where` names the list in errors.
+absl::StatusOr<nlohmann::json> ChooseManifest(const std::vector<nlohmann::json>& descs, const std::string& platform,
+                                              const std::string& where);
+
 /// Builds the image view from a config blob and decoded layers (in manifest order):
 /// verifies each layer's diff_id against the config, matches history to layers, applies them.
 absl::StatusOr<ImageView> AssembleImage(std::string transport, std::string ref,

@@ -1,7 +1,12 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <fcntl.h>
+#include <pthread.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <csignal>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -119,6 +124,43 @@ absl::Status ReadEntry(struct archive* a, struct archive_entry* ae, ArchiveFeed&
 }
 
 }  // namespace
+
+PipeReader::PipeReader(std::function<absl::Status(int fd)> produce, std::string name) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    produced_ = ErrnoStatus(errno, "creating a pipe");
+    return;
+  }
+  reader_ = std::make_unique<FdReader>(fds[0], std::move(name));
+  writer_ = std::thread([this, produce = std::move(produce), fd = fds[1]] {
+    // A reader that stops early makes writes fail with EPIPE, not a signal.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    produced_ = produce(fd);
+  });
+}
+
+PipeReader::~PipeReader() { (void)Finish(); }
+
+absl::StatusOr<size_t> PipeReader::Read(char* buf, size_t cap) {
+  if (reader_ == nullptr) {
+    if (!produced_.ok()) return produced_;
+    return size_t{0};
+  }
+  absl::StatusOr<size_t> n = reader_->Read(buf, cap);
+  if (n.ok() && *n == 0) {
+    if (absl::Status s = Finish(); !s.ok()) return s;
+  }
+  return n;
+}
+
+absl::Status PipeReader::Finish() {
+  reader_.reset();
+  if (writer_.joinable()) writer_.join();
+  return produced_;
+}
 
 absl::StatusOr<std::optional<LayerEntry>> DecodeFirstEntry(ByteReader& in, absl::string_view name) {
   ArchiveFeed feed{&in};

@@ -23,6 +23,8 @@ std::string Str(const nlohmann::json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
+}  // namespace
+
 bool IsIndex(const std::string& media_type) {
   return media_type == "application/vnd.oci.image.index.v1+json" ||
          media_type == "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -77,7 +79,7 @@ bool IsAttestation(const nlohmann::json& desc) {
 
 
 // Picks the one descriptor a list of them means: by platform among several.
-absl::StatusOr<nlohmann::json> Choose(const std::vector<nlohmann::json>& descs,
+absl::StatusOr<nlohmann::json> ChooseManifest(const std::vector<nlohmann::json>& descs,
                                       const std::string& platform, const std::string& where) {
   std::vector<nlohmann::json> usable;
   for (const auto& d : descs) {
@@ -96,8 +98,6 @@ absl::StatusOr<nlohmann::json> Choose(const std::vector<nlohmann::json>& descs,
   return absl::NotFoundError(absl::StrCat(where, ": no manifest for platform ", platform,
                                           " (it has ", absl::StrJoin(seen, ", "), ")"));
 }
-
-}  // namespace
 
 std::string PlatformString(const nlohmann::json& j) {
   std::string s = absl::StrCat(Str(j, "os"), "/", Str(j, "architecture"));
@@ -151,7 +151,7 @@ absl::StatusOr<ImageView> ReadOciLayout(const std::string& dir, const std::strin
     if (tagged.empty()) return absl::NotFoundError(absl::StrCat("no image tagged '", tag, "' in ", dir));
     top = std::move(tagged);
   }
-  absl::StatusOr<nlohmann::json> desc = Choose(top, platform, "index.json");
+  absl::StatusOr<nlohmann::json> desc = ChooseManifest(top, platform, "index.json");
   if (!desc.ok()) return desc.status();
   nlohmann::json manifest;
   for (int depth = 0;; ++depth) {
@@ -164,7 +164,7 @@ absl::StatusOr<ImageView> ReadOciLayout(const std::string& dir, const std::strin
     std::string mt = Str(*desc, "mediaType");
     if (mt.empty()) mt = Str(*doc, "mediaType");
     if (IsIndex(mt) || (doc->is_object() && doc->contains("manifests") && !doc->contains("layers"))) {
-      desc = Choose(manifests_of(*doc), platform, absl::StrCat("index ", digest));
+      desc = ChooseManifest(manifests_of(*doc), platform, absl::StrCat("index ", digest));
       if (!desc.ok()) return desc.status();
       continue;
     }

@@ -15,6 +15,7 @@ absl::StatusOr<ImageView> ReadOciLayout(const std::string& dir, const std::strin
 absl::StatusOr<ImageView> ReadDaemonImage(const std::string& ref, const std::string& host, int timeout);
 absl::StatusOr<ImageView> ReadDaemonImage(const EngineClient& client, const std::string& ref);
 absl::StatusOr<ImageView> ReadContainer(const std::string& ref, const ReadOptions& options);
+absl::StatusOr<ImageView> ReadRegistryImage(const std::string& ref, const ReadOptions& options);
 absl::StatusOr<ImageView> ReadFlatTar(const std::string& path);
 absl::StatusOr<ImageView> ReadRootfs(const std::string& dir, int jobs);
 

@@ -86,6 +86,12 @@ std::optional<std::string> MisspeltTransport(const std::string& target) {
 
 }  // namespace
 
+std::string TargetString(const std::string& transport, const std::string& ref) {
+  return absl::StrCat(transport, transport == "docker" ? "://" : ":", ref);
+}
+
+std::string TargetName::ToString() const { return TargetString(transport, ref); }
+
 absl::StatusOr<TargetName> ParseTarget(const std::string& target) {
   if (target.empty()) return absl::InvalidArgumentError("empty target");
   for (const char* t : kTransports) {
@@ -107,7 +113,7 @@ absl::StatusOr<TargetName> ParseTarget(const std::string& target) {
     if (std::optional<std::string> t = MisspeltTransport(target)) {
       return absl::InvalidArgumentError(absl::StrCat("target ", target, ": unknown transport '",
                                                      target.substr(0, target.find(':')), ":'; did you mean ", *t,
-                                                     ":? (transports: docker-daemon, container, docker-archive, oci, tar, rootfs)"));
+                                                     ":? (transports: docker-daemon, container, docker-archive, oci, docker://, tar, rootfs)"));
     }
   } else {
     bool layout = false;
@@ -132,13 +138,15 @@ absl::StatusOr<ImageView> ReadImage(const TargetName& target, const ReadOptions&
     view = internal::ReadFlatTar(target.ref);
   } else if (target.transport == "docker-daemon") {
     view = internal::ReadDaemonImage(target.ref, options.docker_host, options.timeout);
+  } else if (target.transport == "docker") {
+    view = internal::ReadRegistryImage(target.ref, options);
   } else if (target.transport == "container") {
     view = internal::ReadContainer(target.ref, options);
   } else if (target.transport == "rootfs") {
     view = internal::ReadRootfs(target.ref, options.jobs);
   } else {
     return absl::UnimplementedError(absl::StrCat(
-        target.transport, ":", target.ref, ": this transport is not readable yet; save the image "
+        target.ToString(), ": this transport is not readable yet; save the image "
                           "(docker save -o app.tar IMAGE) and name docker-archive:app.tar"));
   }
   if (!view.ok()) {
@@ -147,14 +155,14 @@ absl::StatusOr<ImageView> ReadImage(const TargetName& target, const ReadOptions&
       hint = absl::StrCat("; a flat filesystem tar (docker export) is read as tar:", target.ref);
     }
     return absl::Status(view.status().code(),
-                        absl::StrCat(target.transport, ":", target.ref, ": ", view.status().message(), hint));
+                        absl::StrCat(target.ToString(), ": ", view.status().message(), hint));
   }
   // A platform the target cannot satisfy is an error, never ignored (an OCI layout chose by it).
-  if (!options.platform.empty() && target.transport != "oci") {
+  if (!options.platform.empty() && target.transport != "oci" && target.transport != "docker") {
     const std::string have = view->config.is_object() ? internal::PlatformString(view->config) : std::string();
     if (have.empty() || have == "/" || !internal::PlatformMatches(have, options.platform)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          target.transport, ":", target.ref, ": --platform ", options.platform, ": the image is ",
+          target.ToString(), ": --platform ", options.platform, ": the image is ",
           have.empty() || have == "/" ? std::string("of no stated platform") : have));
     }
   }

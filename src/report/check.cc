@@ -93,6 +93,7 @@ OJson TargetJson(const CheckReport& r) {
                       {"image_id", c->image_id},
                       {"image_now", Opt(c->image_now)},
                       {"outdated", c->outdated()},
+                      {"image_gone", c->image_gone},
                       {"read_by", c->read_by},
                       {"changes_complete", c->changes_complete},
                       {"read_whole", c->read_whole},
@@ -189,6 +190,8 @@ std::string CheckText(const CheckReport& r, bool color) {
     if (f.layer && *f.layer < static_cast<int>(r.image.layers.size())) {
       const LayerInfo& l = r.image.layers[static_cast<size_t>(*f.layer)];
       key = absl::StrCat("layer ", l.index, l.created_by ? absl::StrCat(": ", *l.created_by) : "");
+    } else if (f.origin == "container" && r.image.container && r.image.container->image_gone) {
+      key = absl::StrCat("in container ", r.image.container->name, " (its image is gone from the engine)");
     } else if (f.origin == "container" && r.image.container) {
       key = absl::StrCat("changed inside container ", r.image.container->name, " (docker exec, docker cp), not by its image");
     } else if (f.origin == "mount" && f.mount && r.image.container) {
@@ -235,7 +238,7 @@ std::string CheckText(const CheckReport& r, bool color) {
   for (const char* s : kStatuses) {
     if (counts[s] > 0) absl::StrAppend(&detail, detail.empty() ? "" : ", ", counts[s], " ", s);
   }
-  std::string target = absl::StrCat(r.image.transport, ":", r.image.ref);
+  std::string target = TargetString(r.image.transport, r.image.ref);
   const int unchecked = UncheckedPaths(r.result);
   std::string tail;
   if (unchecked > 0) absl::StrAppend(&tail, "; ", unchecked, " path", unchecked == 1 ? "" : "s", " unchecked");
@@ -304,7 +307,7 @@ std::string CheckJunit(const CheckReport& r) {
   }
   const size_t tests = r.result.compared.size() + r.result.unchecked_bytecode.size();
   return absl::StrCat("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"stalecheck ",
-                      XmlText(r.image.transport + ":" + r.image.ref), "\" tests=\"", tests,
+                      XmlText(TargetString(r.image.transport, r.image.ref)), "\" tests=\"", tests,
                       "\" failures=\"", r.result.findings.size(), "\" skipped=\"", r.result.unchecked_bytecode.size(),
                       "\">\n", cases, "  </testsuite>\n</testsuites>\n");
 }
