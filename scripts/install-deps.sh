@@ -11,7 +11,7 @@ packages=(
   libzstd-dev zlib1g-dev libisal-dev libssl-dev libre2-dev nlohmann-json3-dev libbenchmark-dev
   libcurl4-openssl-dev
   # the real stack the end-to-end tests drive
-  docker.io busybox-static skopeo docker-registry git-lfs
+  docker.io busybox-static skopeo docker-registry git-lfs apache2-utils
   # engines 26 and 28 are fetched from trixie and sid (scripts/engine.sh) and get their own bridges
   debian-archive-keyring iproute2
   # tools the tests and benchmarks compare against

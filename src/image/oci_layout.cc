@@ -5,6 +5,7 @@
 #include <sys/utsname.h>
 
 #include "absl/strings/match.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -105,7 +106,32 @@ std::string PlatformString(const nlohmann::json& j) {
   return s;
 }
 
-bool PlatformMatches(const std::string& have, const std::string& want) {
+// containerd's normalisation (platforms.Normalize): architecture aliases, and the variants
+// that mean the default ("linux/arm64/v8" is "linux/arm64", "linux/arm" is "linux/arm/v7").
+std::string NormalizePlatform(const std::string& p) {
+  std::vector<std::string> parts = absl::StrSplit(p, '/');
+  if (parts.size() < 2) return p;
+  std::string os = absl::AsciiStrToLower(parts[0]), arch = absl::AsciiStrToLower(parts[1]);
+  std::string variant = parts.size() > 2 ? absl::AsciiStrToLower(parts[2]) : "";
+  if (arch == "i386") arch = "386";
+  else if (arch == "x86_64" || arch == "x86-64") arch = "amd64";
+  else if (arch == "aarch64") arch = "arm64";
+  else if (arch == "armhf") arch = "arm", variant = "v7";
+  else if (arch == "armel") arch = "arm", variant = "v6";
+  if (arch == "amd64" && variant == "v1") variant.clear();
+  if (arch == "arm64") {
+    if (variant == "8" || variant == "v8" || variant == "v8.0") variant.clear();
+    else if (variant == "9" || variant == "9.0" || variant == "v9.0") variant = "v9";
+  }
+  if (arch == "arm") {
+    if (variant.empty() || variant == "7") variant = "v7";
+    else if (variant.size() == 1 && absl::ascii_isdigit(static_cast<unsigned char>(variant[0]))) variant = "v" + variant;
+  }
+  return variant.empty() ? absl::StrCat(os, "/", arch) : absl::StrCat(os, "/", arch, "/", variant);
+}
+
+bool PlatformMatches(const std::string& have_in, const std::string& want_in) {
+  const std::string have = NormalizePlatform(have_in), want = NormalizePlatform(want_in);
   if (have == want) return true;
   // "linux/arm64" matches "linux/arm64/v8"; a wanted variant must match exactly.
   return absl::StartsWith(have, absl::StrCat(want, "/")) && std::count(want.begin(), want.end(), '/') == 1;

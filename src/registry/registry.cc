@@ -165,6 +165,7 @@ struct Response {
   size_t limit = kSmallLimit;
   bool too_big = false;
   bool stopped = false;
+  int curl_code = 0;
   std::string Header(const std::string& name) const {
     auto it = headers.find(name);
     return it == headers.end() ? "" : it->second;
@@ -342,6 +343,7 @@ struct RegistryClient::Impl {
     CURLcode rc = curl_easy_perform(c);
     curl_easy_cleanup(c);
     curl_slist_free_all(list);
+    r->curl_code = rc;
     const std::string where = HostnameOf(url);
     if (rc == CURLE_WRITE_ERROR && r->too_big) {
       return absl::InvalidArgumentError(absl::StrCat("the registry ", where, " answered with more than ",
@@ -351,6 +353,11 @@ struct RegistryClient::Impl {
     if (rc == CURLE_OPERATION_TIMEDOUT) {
       return absl::DeadlineExceededError(absl::StrCat("the registry ", where, " sent nothing for ", options.timeout,
                                                       " s (--timeout SECONDS to wait longer)"));
+    }
+    if (rc == CURLE_PEER_FAILED_VERIFICATION) {
+      return absl::UnavailableError(absl::StrCat("the registry ", where, "'s TLS certificate is not trusted: ",
+                                                 curl_easy_strerror(rc),
+                                                 " (--cert-dir DIR or SSL_CERT_FILE for a private CA)"));
     }
     if (rc != CURLE_OK) {
       return absl::UnavailableError(absl::StrCat("the registry ", where, " could not be read: ", curl_easy_strerror(rc)));
@@ -371,7 +378,7 @@ struct RegistryClient::Impl {
       *r = std::move(fresh);
       std::vector<std::string> headers = extra;
       if (!authorization.empty()) headers.push_back(absl::StrCat("Authorization: ", authorization));
-      if (absl::Status s = Perform(absl::StrCat(base, path), headers, r); !s.ok()) return s;
+      if (absl::Status s = Perform(absl::StrCat(base, path), headers, r, nullptr, options.tls_verify); !s.ok()) return s;
       if (r->status == 200) return absl::OkStatus();
       if (r->status == 401 && !refreshed && challenge.scheme == "bearer") {
         refreshed = true;
@@ -413,12 +420,15 @@ struct RegistryClient::Impl {
     absl::StatusOr<Credentials> found = FindCredentials(ref.CredentialKey());
     if (!found.ok()) return found.status();
     creds = std::move(*found);
-    const bool plain = IsLoopback(ref.registry) || !options.tls_verify;
-    base = absl::StrCat(IsLoopback(ref.registry) ? "http://" : "https://", ref.Host());
+    // HTTPS first; plain HTTP only for a loopback registry, or with --tls-verify=false, and
+    // only when the server does not speak TLS at all.
+    const bool plain_allowed = IsLoopback(ref.registry) || !options.tls_verify;
+    base = absl::StrCat("https://", ref.Host());
     Response r;
     absl::Status s = Perform(absl::StrCat(base, "/v2/"), {}, &r, nullptr, options.tls_verify);
-    if (!s.ok() && plain && absl::StartsWith(base, "https://")) {
-      base = absl::StrCat("http://", ref.Host());  // --tls-verify=false: plain HTTP after HTTPS
+    if (!s.ok() && plain_allowed &&
+        (r.curl_code == CURLE_SSL_CONNECT_ERROR || (!options.tls_verify && r.curl_code == CURLE_COULDNT_CONNECT))) {
+      base = absl::StrCat("http://", ref.Host());
       r = Response{};
       s = Perform(absl::StrCat(base, "/v2/"), {}, &r);
     }
@@ -471,7 +481,7 @@ struct RegistryClient::Impl {
       std::string body = absl::StrCat("grant_type=refresh_token&refresh_token=", tok, "&client_id=stalecheck&", query);
       curl_free(tok);
       headers.push_back("Content-Type: application/x-www-form-urlencoded");
-      if (absl::Status s = Perform(realm, headers, &r, &body); !s.ok()) return s;
+      if (absl::Status s = Perform(realm, headers, &r, &body, options.tls_verify); !s.ok()) return s;
       if (r.status == 404) {
         r = Response{};
         headers.clear();
@@ -480,7 +490,7 @@ struct RegistryClient::Impl {
     if (r.status == 0) {
       if (!creds.username.empty()) headers.push_back(absl::StrCat("Authorization: ", BasicValue()));
       const std::string url = absl::StrCat(realm, realm.find('?') == std::string::npos ? "?" : "&", query);
-      if (absl::Status s = Perform(url, headers, &r); !s.ok()) return s;
+      if (absl::Status s = Perform(url, headers, &r, nullptr, options.tls_verify); !s.ok()) return s;
     }
     if (r.status != 200) {
       return absl::PermissionDeniedError(absl::StrCat("the token server ", HostnameOf(realm), " answered HTTP ",
