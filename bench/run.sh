@@ -5,6 +5,10 @@
 #   bench/run.sh fingerprint TREE...   # a git repository per TREE (for --rev and git ls-files)
 #   bench/run.sh inspect ARCHIVE       # a docker save archive; OCI gzip/zstd copies are made
 #   bench/run.sh check TREE            # builds an image of TREE, changes 70 files, compares
+#   bench/run.sh container TREE        # the same image in a running container: check container:
+#                                      # (API and overlay2 paths) vs docker cp + rsync -rcn --delete
+#   bench/run.sh registry TREE         # the same image in the registry on 127.0.0.1:5000:
+#                                      # check docker:// vs skopeo copy docker://… dir: (fetch only)
 #
 # Needs hyperfine, xxh128sum, b3sum, skopeo, zstd, igzip, rsync (scripts/install-deps.sh and
 # `apt-get install hyperfine`), a running engine for `check`, and a build in build/.
@@ -152,10 +156,92 @@ SH
   rm -rf "$work"
 }
 
+# image_of TREE WORK: the context WORK/ctx (one `COPY <dir> /src/<dir>` per top-level
+# directory of TREE) built as stalecheck-bench-check:1 by the engine of $DOCKER; then 70 of its
+# files changed.
+image_of() {
+  local tree=$1 work=$2 docker=${DOCKER:-/usr/bin/docker}
+  mkdir "$work/ctx"
+  local dockerfile="FROM stalecheck-busybox:1"
+  for d in "$tree"/*/; do
+    d=$(basename "$d")
+    cp -r "$tree/$d" "$work/ctx/$d"
+    dockerfile+=$'\n'"COPY $d /src/$d"
+  done
+  printf '%s\n' "$dockerfile" >"$work/ctx/Dockerfile"
+  DOCKER=$docker "$here/fixtures/make-base.sh"
+  DOCKER_BUILDKIT=1 $docker build -q -t stalecheck-bench-check:1 "$work/ctx" >/dev/null
+  (cd "$work/ctx" && find . -name '*.h' -type f | sort | sed -n '1,70p' | while read -r f; do echo "// changed" >>"$f"; done)
+}
+
+# same_files NAME TARGET PIPELINE: whether stalecheck's findings and the pipeline's name the same files.
+same_files() {
+  local name=$1 target=$2 pipeline=$3
+  shift 3
+  local sc_files rs_files
+  sc_files=$({ "$sc" check "$target" -C "$work/ctx" --format json "$@" || test $? -eq 1; } |
+    python3 -c 'import json,sys; print("\n".join(sorted(f["path"] for f in json.load(sys.stdin)["findings"])))')
+  rs_files=$(bash "$pipeline" | grep -v -e '/$' -e 'skipping non-regular' | sort)
+  if [[ "$sc_files" == "$rs_files" ]]; then
+    echo "$name: both name the same $(echo "$sc_files" | wc -l) files"
+  else
+    echo "$name: DIFFERENT FILES:"; diff <(echo "$sc_files") <(echo "$rs_files") | head -20
+  fi
+}
+
+container() {
+  local tree=$1 docker=${DOCKER:-/usr/bin/docker}
+  work=$(mktemp -d)
+  image_of "$tree" "$work"
+  $docker rm -f stalecheck-bench-c >/dev/null 2>&1 || true
+  $docker run -d --name stalecheck-bench-c stalecheck-bench-check:1 /bin/busybox sleep 86400 >/dev/null
+  local files
+  files=$(find "$work/ctx" -type f | wc -l)
+  echo "== $tree in a running container: $files context files, 70 changed (engine: $($docker version -f '{{.Server.Version}}'))"
+  cat >"$work/pipeline.sh" <<SH
+set -e
+rm -rf $work/x && mkdir -p $work/x
+for d in $work/ctx/*/; do d=\$(basename "\$d"); $docker cp -q stalecheck-bench-c:/src/\$d $work/x/\$d; done
+for d in $work/ctx/*/; do d=\$(basename "\$d"); rsync -rcn --delete --out-format='%n' "$work/ctx/\$d/" "$work/x/\$d/" 2>/dev/null | grep -v '^skipping non-regular' | sed "s|^|/src/\$d/|"; done
+SH
+  same_files "api" container:stalecheck-bench-c "$work/pipeline.sh" --container-read api
+  same_files "overlay2" container:stalecheck-bench-c "$work/pipeline.sh"
+  t_api=$(time_of api "sh -c '$sc check container:stalecheck-bench-c -C $work/ctx --container-read api >/dev/null; test \$? -eq 1'")
+  t_ov=$(time_of ov "sh -c '$sc check container:stalecheck-bench-c -C $work/ctx >/dev/null; test \$? -eq 1'")
+  t_rs=$(time_of rs "bash $work/pipeline.sh")
+  row "stalecheck check container: (Engine API)" "$t_api" "1.00x"
+  row "stalecheck check container: (overlay2 storage)" "$t_ov" "$(ratio "$t_api" "$t_ov")"
+  row "docker cp of each destination + rsync -rcn --delete" "$t_rs" "$(ratio "$t_api" "$t_rs")"
+  echo "overlay2 path vs docker cp + rsync: $(ratio "$t_ov" "$t_rs")"
+  echo "peak RSS: api $(peak_kb "$sc" check container:stalecheck-bench-c -C "$work/ctx" --container-read api) KiB, overlay2 $(peak_kb "$sc" check container:stalecheck-bench-c -C "$work/ctx") KiB; budget 64 MB + 300 B/file = $(( (64 * 1048576 + 300 * files) / 1024 )) KiB"
+  $docker rm -f stalecheck-bench-c >/dev/null
+  rm -rf "$work"
+}
+
+registry() {
+  local tree=$1 docker=${DOCKER:-/usr/bin/docker}
+  work=$(mktemp -d)
+  image_of "$tree" "$work"
+  local ref=127.0.0.1:5000/stalecheck-bench/check:1
+  $docker tag stalecheck-bench-check:1 $ref
+  $docker push -q $ref >/dev/null
+  local files
+  files=$(find "$work/ctx" -type f | wc -l)
+  echo "== $tree in the registry on 127.0.0.1:5000: $files context files, 70 changed"
+  t_sc=$(time_of sc "sh -c '$sc check docker://$ref -C $work/ctx >/dev/null; test \$? -eq 1'")
+  t_sk=$(time_of sk "sh -c 'rm -rf $work/d && skopeo copy -q --src-tls-verify=false docker://$ref dir:$work/d'")
+  row "stalecheck check docker://" "$t_sc" "1.00x"
+  row "skopeo copy docker://… dir: (fetch only)" "$t_sk" "$(ratio "$t_sc" "$t_sk")"
+  echo "peak RSS: check docker:// $(peak_kb "$sc" check docker://$ref -C "$work/ctx") KiB; budget 64 MB + 300 B/file = $(( (64 * 1048576 + 300 * files) / 1024 )) KiB"
+  rm -rf "$work"
+}
+
 cmd=${1:-}; shift || true
 case "$cmd" in
   fingerprint) fingerprint "$@" ;;
   inspect) inspect "$@" ;;
   check) check "$@" ;;
-  *) echo "usage: $0 fingerprint TREE... | inspect ARCHIVE | check TREE" >&2; exit 2 ;;
+  container) container "$@" ;;
+  registry) registry "$@" ;;
+  *) echo "usage: $0 fingerprint TREE... | inspect ARCHIVE | check TREE | container TREE | registry TREE" >&2; exit 2 ;;
 esac

@@ -62,6 +62,7 @@ struct ContainerInfo {
                                // store drops an image whose name moved): the container's
                                // files are read whole, with no layer to tell them by
   std::string read_by;         // how its runtime changes were read: "overlay2" or "api"
+  std::string image_read_by;   // how its image was: "overlay2" (the engine's storage) or "api" (its export)
   bool changes_complete = false;  // the engine's change list holds every changed path
   std::string incomplete_why;     // why it cannot be trusted, when it is not
   std::vector<std::string> read_whole;  // directories read whole (mounts, and roots when the

@@ -414,10 +414,11 @@ const std::vector<Command>& Commands() {
       {"check",
        "check TARGET [-C DIR] [-f DOCKERFILE] [--target STAGE] [--build-arg K=V]... [--rev REV] [--map SRC:DEST]... "
        "[--platform OS/ARCH] [--build-rules auto|NAME] [--format text|json|junit|sarif|github] [-o FILE] [-j N] "
-       "[--docker-host URL]",
+       "[--docker-host URL] [--timeout SECONDS] [--container-read auto|api] [--tls-verify=false] [--cert-dir DIR]",
        "say which files in the image differ from the build context, and which layer and line put them there",
        RunCheck},
-      {"inspect", "inspect TARGET [--path PREFIX]... [--platform OS/ARCH] [--format text|json] [-j N] [--docker-host URL]",
+      {"inspect", "inspect TARGET [--path PREFIX]... [--platform OS/ARCH] [--format text|json] [-j N] [--docker-host URL] "
+       "[--timeout SECONDS] [--container-read auto|api] [--tls-verify=false] [--cert-dir DIR]",
        "show an image's final filesystem and the layer that put each path there", RunInspect},
       {"version", "version", "print the version", RunVersion},
       {"help", "help", "list the commands", RunHelp},

@@ -17,11 +17,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <future>
 #include <mutex>
 #include <set>
 
 #include "absl/strings/match.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "src/image/internal.h"
 #include "src/image/readers.h"
 #include "stalecheck/engine.h"
@@ -249,6 +252,60 @@ absl::StatusOr<std::optional<LayerContents>> ChangesFromUpperDir(const std::stri
   return std::optional<LayerContents>(std::move(out));
 }
 
+// The image from overlay2's own storage, without an export: the config from the image
+// store (it must hash to the image id), each layer's directory found through the layer store
+// by its chain id (the layer's `diff` file must be the config's diff_id), read as the upper
+// directory is. nullopt (and `why`) when anything is not as expected: the export is used then.
+absl::StatusOr<std::optional<ImageView>> ImageFromStorage(const std::string& root, const std::string& image_id, int jobs,
+                                                         std::string* why) {
+  auto give_up = [&](std::string reason) {
+    *why = std::move(reason);
+    return std::optional<ImageView>();
+  };
+  if (!absl::StartsWith(image_id, "sha256:") || image_id.size() != 71) return give_up("an image id that is not sha256");
+  const std::string store = absl::StrCat(root, "/image/overlay2");
+  std::string config;
+  if (!ReadSmallFile(absl::StrCat(store, "/imagedb/content/sha256/", image_id.substr(7)), &config, 64 << 20).ok()) {
+    return give_up("the image's config is not in the engine's image store");
+  }
+  if (Sha256Of(config) != image_id) return give_up("the image store's config does not hash to the image id");
+  nlohmann::json cj = nlohmann::json::parse(config, nullptr, false);
+  std::vector<std::string> diff_ids;
+  if (cj.is_object() && cj.contains("rootfs") && cj["rootfs"].is_object() && cj["rootfs"].contains("diff_ids") &&
+      cj["rootfs"]["diff_ids"].is_array()) {
+    for (const nlohmann::json& d : cj["rootfs"]["diff_ids"]) diff_ids.push_back(d.is_string() ? d.get<std::string>() : "");
+  } else {
+    return give_up("the image config has no diff_ids");
+  }
+  std::vector<std::string> dirs;
+  std::string chain;
+  for (const std::string& diff : diff_ids) {
+    chain = chain.empty() ? diff : Sha256Of(absl::StrCat(chain, " ", diff));
+    const std::string layer = absl::StrCat(store, "/layerdb/sha256/", chain.substr(chain.find(':') + 1));
+    std::string recorded, cache_id;
+    if (!ReadSmallFile(absl::StrCat(layer, "/diff"), &recorded, 4096).ok() ||
+        !ReadSmallFile(absl::StrCat(layer, "/cache-id"), &cache_id, 4096).ok()) {
+      return give_up(absl::StrCat("layer ", chain, " is not in the engine's layer store"));
+    }
+    if (std::string(absl::StripAsciiWhitespace(recorded)) != diff) return give_up("the layer store disagrees with the config");
+    cache_id = std::string(absl::StripAsciiWhitespace(cache_id));
+    if (cache_id.empty() || cache_id.find('/') != std::string::npos) return give_up("a layer with no storage directory");
+    dirs.push_back(absl::StrCat(root, "/overlay2/", cache_id, "/diff"));
+  }
+  std::vector<LayerContents> layers;
+  for (size_t i = 0; i < dirs.size(); ++i) {
+    absl::StatusOr<std::optional<LayerContents>> layer = ChangesFromUpperDir(dirs[i], jobs, why);
+    if (!layer.ok()) return layer.status();
+    if (!layer->has_value()) return std::optional<ImageView>();
+    (*layer)->diff_id = diff_ids[i];
+    (*layer)->blob_digest = diff_ids[i];  // as the engine's export names an uncompressed layer
+    layers.push_back(std::move(**layer));
+  }
+  absl::StatusOr<ImageView> view = AssembleImage("docker-daemon", image_id, config, std::move(layers), {});
+  if (!view.ok()) return view.status();
+  return std::optional<ImageView>(std::move(*view));
+}
+
 absl::Status AddRuntimeLayer(ImageView& view, LayerContents layer, RuntimeLayer what) {
   LayeredFiles lf{std::move(view.files), std::move(view.changes)};
   absl::Status s = ApplyLayer(lf, std::move(layer));
@@ -305,7 +362,35 @@ absl::StatusOr<ImageView> ReadContainer(const std::string& ref, const ReadOption
     }
   }
 
-  absl::StatusOr<ImageView> view = ReadDaemonImage(*client, c.image_id);
+  const bool local_storage =
+      !upper.empty() && options.engine_storage && ::geteuid() == 0 && ::access(upper.c_str(), R_OK | X_OK) == 0;
+  absl::StatusOr<ImageView> view = absl::NotFoundError("");
+  if (local_storage) {
+    const EngineFacts facts = ReadEngineFacts(*client);
+    std::string why;
+    if (!facts.root_dir.empty()) {
+      absl::StatusOr<std::optional<ImageView>> stored = ImageFromStorage(facts.root_dir, c.image_id, options.jobs, &why);
+      if (!stored.ok()) return stored.status();
+      if (stored->has_value()) {
+        view = std::move(**stored);
+        c.image_read_by = "overlay2";
+      }
+    }
+  }
+  // Without the engine's storage, the change list is asked while the engine exports the image.
+  uint64_t listed_bytes = 0;
+  std::future<absl::StatusOr<LayerContents>> listing;
+  if (!local_storage) {
+    listing = std::async(std::launch::async, [&client, id = c.id, jobs = options.jobs, &listed_bytes] {
+      return ChangesThroughApi(*client, id, jobs, &listed_bytes);
+    });
+  }
+  if (!view.ok()) {
+    view = ReadDaemonImage(*client, c.image_id);
+    c.image_read_by = "api";
+  }
+  std::optional<absl::StatusOr<LayerContents>> listed_early;
+  if (listing.valid()) listed_early = listing.get();
   if (absl::IsNotFound(view.status())) {
     // Its files are still there; which layer made them is not.
     ImageView flat;
@@ -321,7 +406,7 @@ absl::StatusOr<ImageView> ReadContainer(const std::string& ref, const ReadOption
   if (!view.ok()) return absl::Status(view.status().code(), absl::StrCat("its image ", c.image_id, ": ", view.status().message()));
 
   std::optional<LayerContents> runtime;
-  if (!upper.empty() && options.engine_storage && ::geteuid() == 0 && ::access(upper.c_str(), R_OK | X_OK) == 0) {
+  if (local_storage) {
     std::string why;
     absl::StatusOr<std::optional<LayerContents>> from_disk = ChangesFromUpperDir(upper, options.jobs, &why);
     if (!from_disk.ok()) return from_disk.status();
@@ -332,8 +417,9 @@ absl::StatusOr<ImageView> ReadContainer(const std::string& ref, const ReadOption
     }
   }
   if (!runtime) {
-    uint64_t bytes = 0;
-    absl::StatusOr<LayerContents> listed = ChangesThroughApi(*client, c.id, options.jobs, &bytes);
+    uint64_t bytes = listed_bytes;
+    absl::StatusOr<LayerContents> listed =
+        listed_early ? std::move(*listed_early) : ChangesThroughApi(*client, c.id, options.jobs, &bytes);
     if (!listed.ok()) return listed.status();
     c.read_by = "api";
     const EngineFacts facts = ReadEngineFacts(*client);

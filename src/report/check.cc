@@ -95,6 +95,7 @@ OJson TargetJson(const CheckReport& r) {
                       {"outdated", c->outdated()},
                       {"image_gone", c->image_gone},
                       {"read_by", c->read_by},
+                      {"image_read_by", c->image_read_by},
                       {"changes_complete", c->changes_complete},
                       {"read_whole", c->read_whole},
                       {"mounts", mounts}};

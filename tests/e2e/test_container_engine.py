@@ -59,7 +59,9 @@ class Containers(engine.Scenario):
         self.assertEqual(docs["auto"]["verdict"], docs["api"]["verdict"])
         storage = "overlay2" if engine.ENGINE != "28c" and os.geteuid() == 0 else "api"
         self.assertEqual(docs["auto"]["target"]["container"]["read_by"], storage)
+        self.assertEqual(docs["auto"]["target"]["container"]["image_read_by"], storage)
         self.assertEqual(docs["api"]["target"]["container"]["read_by"], "api")
+        self.assertEqual(docs["api"]["target"]["container"]["image_read_by"], "api")
         return docs["api"]
 
     def origins(self, doc):
