@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cxxopts.hpp>
 #include <functional>
+#include <future>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -310,24 +311,45 @@ absl::StatusOr<int> CheckCommand(const Args& args, std::string* output_flag) {
   // rules the context is read with. Then context → plan → findings → report.
   absl::StatusOr<ReadOptions> read_opts = ImageReadOptions(*r);
   if (!read_opts.ok()) return read_opts.status();
+  ContextOptions base;
+  base.dir = (*r)["context"].as<std::string>();
+  base.dockerfile = (*r)["file"].as<std::string>();
+  base.rev = (*r)["rev"].as<std::string>();
+  base.jobs = (*r)["jobs"].as<int>();
+  const std::string docker_host = (*r)["docker-host"].as<std::string>();
+  // While the image is read, the context is read as the rules of a BuildKit image (most
+  // images) would have it; it is used only when the image's history asks for the same rules.
+  const ImageBuilder guess = !maps.empty() ? ImageBuilder::kUnknown : ImageBuilder::kBuildKit;
+  struct Early {
+    ContextOptions options;
+    absl::Status rules;
+    std::optional<absl::StatusOr<Context>> context;
+  };
+  std::future<Early> early = std::async(std::launch::async, [&] {
+    Early e{base, absl::OkStatus(), std::nullopt};
+    e.rules = ChooseRules(*r, guess, docker_host, &e.options);
+    if (e.rules.ok()) e.context = LoadContext(e.options);
+    return e;
+  });
   absl::StatusOr<ImageView> view = ReadImage(*target, *read_opts);
+  Early spec = early.get();
   if (!view.ok()) return view.status();
 
-  ContextOptions copts;
-  copts.dir = (*r)["context"].as<std::string>();
-  copts.dockerfile = (*r)["file"].as<std::string>();
-  copts.rev = (*r)["rev"].as<std::string>();
-  copts.jobs = (*r)["jobs"].as<int>();
   const ImageBuilder builder = !maps.empty() || view->history.empty() ? ImageBuilder::kUnknown
                                : BuiltByLegacyBuilder(*view)           ? ImageBuilder::kLegacy
                                                                        : ImageBuilder::kBuildKit;
-  if (absl::Status s = ChooseRules(*r, builder,
-                                   (*r)["docker-host"].as<std::string>(), &copts);
-      !s.ok()) {
+  ContextOptions copts = base;
+  if (builder == guess) {
+    if (!spec.rules.ok()) return spec.rules;
+    copts = spec.options;
+  } else if (absl::Status s = ChooseRules(*r, builder, docker_host, &copts); !s.ok()) {
     return s;
   }
-  absl::StatusOr<Context> ctx = LoadContext(copts);
+  absl::StatusOr<Context> ctx = spec.context && copts.rules.name == spec.options.rules.name
+                                    ? std::move(*spec.context)
+                                    : LoadContext(copts);
   if (!ctx.ok()) return ctx.status();
+  ctx->build_rules_chosen_by = copts.rules_chosen_by;
 
   CopyPlan plan;
   if (!maps.empty()) {
