@@ -71,9 +71,9 @@ absl::StatusOr<ReadOptions> ImageReadOptions(const cxxopts::ParseResult& r) {
   if (r["timeout"].as<int>() <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("--timeout ", r["timeout"].as<int>(), ": write a number of seconds above 0"));
   }
-  const std::string how = r["container-read"].as<std::string>();
+  const std::string how = r["engine-read"].as<std::string>();
   if (how != "auto" && how != "api") {
-    return absl::InvalidArgumentError(absl::StrCat("--container-read ", how, ": write auto or api"));
+    return absl::InvalidArgumentError(absl::StrCat("--engine-read ", how, ": write auto or api"));
   }
   ro.jobs = r["jobs"].as<int>();
   ro.platform = r["platform"].as<std::string>();
@@ -166,7 +166,7 @@ absl::StatusOr<int> RunInspect(const Args& args) {
       "platform", "os/arch for multi-platform OCI layouts", cxxopts::value<std::string>()->default_value(""))(
       "docker-host", "Engine API endpoint (unix:// or tcp://)", cxxopts::value<std::string>()->default_value(""))(
       "timeout", "seconds to wait for any one network read", cxxopts::value<int>()->default_value("60"))(
-      "container-read", "container: auto (overlay2 storage when local and readable, else the API) or api",
+      "engine-read", "auto (a local engine's overlay2 storage when readable, else the Engine API) or api",
       cxxopts::value<std::string>()->default_value("auto"))(
       "tls-verify", "docker://: false allows plain HTTP and unverified HTTPS", cxxopts::value<std::string>()->default_value("true"))(
       "cert-dir", "docker://: a directory of CA certificates (ca.crt, *.crt) to trust",
@@ -266,7 +266,7 @@ absl::StatusOr<int> CheckCommand(const Args& args, std::string* output_flag) {
       "platform", "os/arch for multi-platform OCI layouts", cxxopts::value<std::string>()->default_value(""))(
       "docker-host", "Engine API endpoint (unix:// or tcp://)", cxxopts::value<std::string>()->default_value(""))(
       "timeout", "seconds to wait for any one network read", cxxopts::value<int>()->default_value("60"))(
-      "container-read", "container: auto (overlay2 storage when local and readable, else the API) or api",
+      "engine-read", "auto (a local engine's overlay2 storage when readable, else the Engine API) or api",
       cxxopts::value<std::string>()->default_value("auto"))(
       "tls-verify", "docker://: false allows plain HTTP and unverified HTTPS", cxxopts::value<std::string>()->default_value("true"))(
       "cert-dir", "docker://: a directory of CA certificates (ca.crt, *.crt) to trust",
@@ -436,11 +436,11 @@ const std::vector<Command>& Commands() {
       {"check",
        "check TARGET [-C DIR] [-f DOCKERFILE] [--target STAGE] [--build-arg K=V]... [--rev REV] [--map SRC:DEST]... "
        "[--platform OS/ARCH] [--build-rules auto|NAME] [--format text|json|junit|sarif|github] [-o FILE] [-j N] "
-       "[--docker-host URL] [--timeout SECONDS] [--container-read auto|api] [--tls-verify=false] [--cert-dir DIR]",
+       "[--docker-host URL] [--timeout SECONDS] [--engine-read auto|api] [--tls-verify=false] [--cert-dir DIR]",
        "say which files in the image differ from the build context, and which layer and line put them there",
        RunCheck},
       {"inspect", "inspect TARGET [--path PREFIX]... [--platform OS/ARCH] [--format text|json] [-j N] [--docker-host URL] "
-       "[--timeout SECONDS] [--container-read auto|api] [--tls-verify=false] [--cert-dir DIR]",
+       "[--timeout SECONDS] [--engine-read auto|api] [--tls-verify=false] [--cert-dir DIR]",
        "show an image's final filesystem and the layer that put each path there", RunInspect},
       {"version", "version", "print the version", RunVersion},
       {"help", "help", "list the commands", RunHelp},

@@ -317,6 +317,17 @@ absl::Status AddRuntimeLayer(ImageView& view, LayerContents layer, RuntimeLayer 
 
 }  // namespace
 
+absl::StatusOr<std::optional<ImageView>> ImageFromEngineStorage(const EngineClient& client, const std::string& image_id,
+                                                               int jobs) {
+  if (::geteuid() != 0) return std::optional<ImageView>();
+  const EngineFacts facts = ReadEngineFacts(client);
+  if (facts.driver != "overlay2" || facts.root_dir.empty() || ::access(facts.root_dir.c_str(), R_OK | X_OK) != 0) {
+    return std::optional<ImageView>();
+  }
+  std::string why;
+  return ImageFromStorage(facts.root_dir, image_id, jobs, &why);
+}
+
 absl::StatusOr<ImageView> ReadContainer(const std::string& ref, const ReadOptions& options) {
   absl::StatusOr<EngineClient> client = EngineClient::Connect(options.docker_host, options.timeout);
   if (!client.ok()) return client.status();

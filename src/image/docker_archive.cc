@@ -427,9 +427,23 @@ absl::StatusOr<ImageView> ReadDaemonImage(const EngineClient& client, const std:
   return AssembleArchive(members, ref, "");
 }
 
-absl::StatusOr<ImageView> ReadDaemonImage(const std::string& ref, const std::string& host, int timeout) {
-  absl::StatusOr<EngineClient> client = EngineClient::Connect(host, timeout);
+absl::StatusOr<ImageView> ReadDaemonImage(const std::string& ref, const ReadOptions& options) {
+  absl::StatusOr<EngineClient> client = EngineClient::Connect(options.docker_host, options.timeout);
   if (!client.ok()) return client.status();
+  if (options.engine_storage) {
+    // A local overlay2 engine's image is read from its storage, without an export.
+    absl::StatusOr<std::string> info = client->Get(absl::StrCat("/images/", EscapePathSegment(ref), "/json"));
+    if (absl::IsNotFound(info.status())) {
+      return absl::NotFoundError(absl::StrCat("No such image in the engine at ", client->host()));
+    }
+    if (!info.ok()) return info.status();
+    nlohmann::json j = nlohmann::json::parse(*info, nullptr, false);
+    if (j.is_object() && j.contains("Id") && j["Id"].is_string()) {
+      absl::StatusOr<std::optional<ImageView>> stored = ImageFromEngineStorage(*client, j["Id"].get<std::string>(), options.jobs);
+      if (!stored.ok()) return stored.status();
+      if (stored->has_value()) return std::move(**stored);
+    }
+  }
   return ReadDaemonImage(*client, ref);
 }
 

@@ -12,7 +12,10 @@ namespace stalecheck::internal {
 absl::StatusOr<ImageView> ReadDockerArchive(const std::string& path, const std::string& tag, int jobs);
 absl::StatusOr<ImageView> ReadOciLayout(const std::string& dir, const std::string& tag,
                                         const std::string& platform, int jobs);
-absl::StatusOr<ImageView> ReadDaemonImage(const std::string& ref, const std::string& host, int timeout);
+absl::StatusOr<ImageView> ReadDaemonImage(const std::string& ref, const ReadOptions& options);
+/// The image from the engine's own overlay2 storage (local, readable by root), or nullopt.
+absl::StatusOr<std::optional<ImageView>> ImageFromEngineStorage(const EngineClient& client, const std::string& image_id,
+                                                               int jobs);
 absl::StatusOr<ImageView> ReadDaemonImage(const EngineClient& client, const std::string& ref);
 absl::StatusOr<ImageView> ReadContainer(const std::string& ref, const ReadOptions& options);
 absl::StatusOr<ImageView> ReadRegistryImage(const std::string& ref, const ReadOptions& options);

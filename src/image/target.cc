@@ -137,7 +137,7 @@ absl::StatusOr<ImageView> ReadImage(const TargetName& target, const ReadOptions&
   } else if (target.transport == "tar") {
     view = internal::ReadFlatTar(target.ref);
   } else if (target.transport == "docker-daemon") {
-    view = internal::ReadDaemonImage(target.ref, options.docker_host, options.timeout);
+    view = internal::ReadDaemonImage(target.ref, options);
   } else if (target.transport == "docker") {
     view = internal::ReadRegistryImage(target.ref, options);
   } else if (target.transport == "container") {

@@ -52,7 +52,7 @@ class Containers(engine.Scenario):
 
     def both(self, target, *extra):
         """check through each read path; the two documents' findings must be the same."""
-        docs = {how: self.check(target, "--container-read", how, *extra) for how in ("auto", "api")}
+        docs = {how: self.check(target, "--engine-read", how, *extra) for how in ("auto", "api")}
         key = lambda d: sorted((f["status"], f["path"], f["origin"], f["actual"], json.dumps(f["mount"]))
                                for f in d["findings"])
         self.assertEqual(key(docs["auto"]), key(docs["api"]))
@@ -122,7 +122,7 @@ class Containers(engine.Scenario):
         self.images.append(committed)
         exported = engine.run(engine.DOCKER, "export", c).stdout
         for how in ("auto", "api"):
-            mine = self.inspected("container:" + c, "--container-read", how)
+            mine = self.inspected("container:" + c, "--engine-read", how)
             self.assertEqual(mine, self.inspected("docker-daemon:" + committed))
             self.assertEqual(mine, self.inspected("tar:-", input=exported))
         self.assertIn("/app/new/file.txt", mine)

@@ -49,6 +49,14 @@ class EveryTransport(engine.Scenario):
         self.assertEqual([(s, p) for s, p, *_ in want], [("extra", "/app/gone.py"), ("missing", "/app/new.py"),
                                                          ("mode", "/usr/local/bin/run.sh"), ("stale", "/app/main.py")])
 
+        # The engine's image read from its storage (overlay2, root) and through its export.
+        self.assertEqual(self.key(self.doc("docker-daemon:" + tag, "--engine-read", "api")), want)
+        inspected = {how: json.loads(engine.stalecheck("inspect", "docker-daemon:" + tag, "--format", "json",
+                                                       "--engine-read", how)[1]) for how in ("auto", "api")}
+        self.assertEqual(inspected["auto"]["files"], inspected["api"]["files"])
+        self.assertEqual([(l["digest"], l["created_by"]) for l in inspected["auto"]["layers"]],
+                         [(l["digest"], l["created_by"]) for l in inspected["api"]["layers"]])
+        self.assertEqual(inspected["auto"]["image_id"], inspected["api"]["image_id"])
         archive = os.path.join(self.tmp, "image.tar")
         engine.save(tag, archive)
         self.assertEqual(self.key(self.doc("docker-archive:" + archive)), want)
@@ -66,7 +74,7 @@ class EveryTransport(engine.Scenario):
         engine.run(engine.DOCKER, "run", "-d", "--name", name, tag, "/bin/busybox", "sleep", "3600")
         self.cleanup.append((engine.DOCKER, "rm", "-f", name))
         for how in ("auto", "api"):
-            self.assertEqual(self.key(self.doc("container:" + name, "--container-read", how)), want)
+            self.assertEqual(self.key(self.doc("container:" + name, "--engine-read", how)), want)
         exported = engine.run(engine.DOCKER, "export", name).stdout
         flat_want = [k for k in want if k[0] != "extra"]
         self.assertEqual(self.key(self.doc("tar:-", input=exported), flat=True), flat_want)
@@ -77,6 +85,6 @@ class EveryTransport(engine.Scenario):
         self.assertEqual(self.key(self.doc("rootfs:" + rootfs), flat=True), flat_want)
         engine.run(engine.DOCKER, "stop", "-t", "0", name)
         for how in ("auto", "api"):
-            stopped = self.doc("container:" + name, "--container-read", how)
+            stopped = self.doc("container:" + name, "--engine-read", how)
             self.assertEqual(stopped["target"]["container"]["status"], "exited")
             self.assertEqual(self.key(stopped), want)
