@@ -23,6 +23,7 @@ struct LayerInfo {
   std::optional<std::string> created;
   std::optional<std::string> comment;
   uint64_t entries = 0;
+  bool cached = false;     // its index came from the layer cache, not from reading it
 };
 
 /// One entry of the image config's history, in build order.
@@ -107,7 +108,8 @@ struct ReadOptions {
   int timeout = 60;         // seconds: the longest wait for any one network read
   bool tls_verify = true;   // docker://: false allows plain HTTP and unverified HTTPS
   std::string cert_dir;     // docker://: CA certificates to trust
-  bool engine_storage = true;  // container: may read overlay2 storage directly (when local and root)
+  bool engine_storage = true;  // may read a local engine's overlay2 storage directly (root)
+  bool use_cache = true;    // the layer cache ($XDG_CACHE_HOME/stalecheck) may be read and written
 };
 
 /// Reads a target into its view. Every blob is checked against its digest and every layer

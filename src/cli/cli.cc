@@ -84,6 +84,7 @@ absl::StatusOr<ReadOptions> ImageReadOptions(const cxxopts::ParseResult& r) {
   if (tls != "true" && tls != "false") return absl::InvalidArgumentError(absl::StrCat("--tls-verify=", tls, ": write true or false"));
   ro.tls_verify = tls == "true";
   ro.cert_dir = r["cert-dir"].as<std::string>();
+  ro.use_cache = r.count("no-cache") == 0;
   return ro;
 }
 
@@ -171,6 +172,7 @@ absl::StatusOr<int> RunInspect(const Args& args) {
       "tls-verify", "docker://: false allows plain HTTP and unverified HTTPS", cxxopts::value<std::string>()->default_value("true"))(
       "cert-dir", "docker://: a directory of CA certificates (ca.crt, *.crt) to trust",
       cxxopts::value<std::string>()->default_value(""))(
+      "no-cache", "neither read nor write the layer cache ($XDG_CACHE_HOME/stalecheck)")(
       "format", "text or json", cxxopts::value<std::string>()->default_value("text"))(
       "j,jobs", "worker threads", cxxopts::value<int>()->default_value("0"))("h,help", "show these options");
   o.parse_positional({"target"});
@@ -271,6 +273,7 @@ absl::StatusOr<int> CheckCommand(const Args& args, std::string* output_flag) {
       "tls-verify", "docker://: false allows plain HTTP and unverified HTTPS", cxxopts::value<std::string>()->default_value("true"))(
       "cert-dir", "docker://: a directory of CA certificates (ca.crt, *.crt) to trust",
       cxxopts::value<std::string>()->default_value(""))(
+      "no-cache", "neither read nor write the layer cache ($XDG_CACHE_HOME/stalecheck)")(
       "build-rules", kBuildRulesHelp, cxxopts::value<std::string>()->default_value("auto"))(
       "format", "text, json, junit, sarif or github", cxxopts::value<std::string>()->default_value("text"))(
       "o,output", "write the report to FILE", cxxopts::value<std::string>()->default_value(""))(
@@ -436,11 +439,11 @@ const std::vector<Command>& Commands() {
       {"check",
        "check TARGET [-C DIR] [-f DOCKERFILE] [--target STAGE] [--build-arg K=V]... [--rev REV] [--map SRC:DEST]... "
        "[--platform OS/ARCH] [--build-rules auto|NAME] [--format text|json|junit|sarif|github] [-o FILE] [-j N] "
-       "[--docker-host URL] [--timeout SECONDS] [--engine-read auto|api] [--tls-verify=false] [--cert-dir DIR]",
+       "[--docker-host URL] [--timeout SECONDS] [--engine-read auto|api] [--tls-verify=false] [--cert-dir DIR] [--no-cache]",
        "say which files in the image differ from the build context, and which layer and line put them there",
        RunCheck},
       {"inspect", "inspect TARGET [--path PREFIX]... [--platform OS/ARCH] [--format text|json] [-j N] [--docker-host URL] "
-       "[--timeout SECONDS] [--engine-read auto|api] [--tls-verify=false] [--cert-dir DIR]",
+       "[--timeout SECONDS] [--engine-read auto|api] [--tls-verify=false] [--cert-dir DIR] [--no-cache]",
        "show an image's final filesystem and the layer that put each path there", RunInspect},
       {"version", "version", "print the version", RunVersion},
       {"help", "help", "list the commands", RunHelp},

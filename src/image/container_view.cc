@@ -397,7 +397,7 @@ absl::StatusOr<ImageView> ReadContainer(const std::string& ref, const ReadOption
     });
   }
   if (!view.ok()) {
-    view = ReadDaemonImage(*client, c.image_id);
+    view = ReadDaemonImage(*client, c.image_id, LayerCache::Default(options.use_cache));
     c.image_read_by = "api";
   }
   std::optional<absl::StatusOr<LayerContents>> listed_early;

@@ -409,7 +409,7 @@ la_ssize_t ReadFromByteReader(struct archive* a, void* client, const void** out)
   return static_cast<la_ssize_t>(*n);
 }
 
-absl::StatusOr<ImageView> ReadDaemonImage(const EngineClient& client, const std::string& ref) {
+absl::StatusOr<ImageView> ReadDaemonImage(const EngineClient& client, const std::string& ref, const LayerCache& cache) {
   const std::string image = EscapePathSegment(ref);
   // The image must exist before its export is streamed; this also gives a clear 404.
   absl::StatusOr<std::string> info = client.Get(absl::StrCat("/images/", image, "/json"));
@@ -417,6 +417,14 @@ absl::StatusOr<ImageView> ReadDaemonImage(const EngineClient& client, const std:
     return absl::NotFoundError(absl::StrCat("No such image in the engine at ", client.host()));
   }
   if (!info.ok()) return info.status();
+  // An image id names its config and layers for good: a cached image needs no export.
+  nlohmann::json ij = nlohmann::json::parse(*info, nullptr, false);
+  const std::string id = ij.is_object() && ij.contains("Id") && ij["Id"].is_string() ? ij["Id"].get<std::string>() : "";
+  if (!id.empty()) {
+    absl::StatusOr<std::optional<ImageView>> cached = CachedView(cache, id, "docker-daemon", ref);
+    if (!cached.ok()) return cached.status();
+    if (cached->has_value()) return std::move(**cached);
+  }
   EngineReader body(client, absl::StrCat("/images/", image, "/get"));
   Members members;
   absl::Status read = StreamMembers(
@@ -424,7 +432,9 @@ absl::StatusOr<ImageView> ReadDaemonImage(const EngineClient& client, const std:
   absl::Status streamed = body.Finish();
   if (!streamed.ok()) return streamed;
   if (!read.ok()) return read;
-  return AssembleArchive(members, ref, "");
+  absl::StatusOr<ImageView> view = AssembleArchive(members, ref, "");
+  if (view.ok() && !id.empty()) CacheView(cache, *view, id);
+  return view;
 }
 
 absl::StatusOr<ImageView> ReadDaemonImage(const std::string& ref, const ReadOptions& options) {
@@ -444,7 +454,7 @@ absl::StatusOr<ImageView> ReadDaemonImage(const std::string& ref, const ReadOpti
       if (stored->has_value()) return std::move(**stored);
     }
   }
-  return ReadDaemonImage(*client, ref);
+  return ReadDaemonImage(*client, ref, LayerCache::Default(options.use_cache));
 }
 
 }  // namespace stalecheck::internal

@@ -9,6 +9,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
+#include "stalecheck/cache.h"
 #include "stalecheck/hash.h"
 #include "stalecheck/image.h"
 #include "stalecheck/layer.h"
@@ -101,6 +102,18 @@ bool IsAttestation(const nlohmann::json& desc);
 /// several. `where` names the list in errors.
 absl::StatusOr<nlohmann::json> ChooseManifest(const std::vector<nlohmann::json>& descs, const std::string& platform,
                                               const std::string& where);
+
+/// Keeps each layer of a verified view in the cache, and (when `key` is not empty) a record
+/// of the image under `key`: its config, image id, and each layer's blob digest and
+/// compression, so that the image can be assembled again without reading any of it.
+void CacheView(const LayerCache& cache, const ImageView& view, const std::string& key);
+
+/// The image recorded under `key`, when its record and every one of its layers are cached.
+absl::StatusOr<std::optional<ImageView>> CachedView(const LayerCache& cache, const std::string& key,
+                                                   const std::string& transport, const std::string& ref);
+
+/// A cached layer as a transport names it: its blob digest and compression.
+LayerContents AsStored(LayerContents layer, const std::string& blob_digest, Compression compression);
 
 /// Builds the image view from a config blob and decoded layers (in manifest order):
 /// verifies each layer's diff_id against the config, matches history to layers, applies them.

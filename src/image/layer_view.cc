@@ -22,6 +22,65 @@ std::optional<std::string> OptString(const nlohmann::json& j, const char* key) {
 
 }  // namespace
 
+LayerContents AsStored(LayerContents layer, const std::string& blob_digest, Compression compression) {
+  layer.blob_digest = blob_digest;
+  layer.compression = compression;
+  return layer;
+}
+
+void CacheView(const LayerCache& cache, const ImageView& view, const std::string& key) {
+  if (!cache.enabled()) return;
+  nlohmann::json record = {{"config", view.config.dump()}, {"image_id", view.image_id.value_or("")}, {"layers", nlohmann::json::array()}};
+  for (size_t i = 0; i < view.layers.size() && i < view.changes.size(); ++i) {
+    const LayerInfo& info = view.layers[i];
+    record["layers"].push_back({{"digest", info.digest}, {"compression", info.compression}});
+    if (info.cached) continue;
+    LayerContents lc;
+    lc.diff_id = info.diff_id;
+    for (const FileEntry& e : view.changes[i].entries) lc.entries.push_back(LayerEntry{e, ""});
+    lc.whiteouts = view.changes[i].whiteouts;
+    lc.opaque_dirs = view.changes[i].opaque_dirs;
+    cache.Put(lc);
+  }
+  if (!key.empty()) cache.PutRecord(key, record.dump());
+}
+
+absl::StatusOr<std::optional<ImageView>> CachedView(const LayerCache& cache, const std::string& key,
+                                                   const std::string& transport, const std::string& ref) {
+  std::optional<std::string> text = cache.GetRecord(key);
+  if (!text) return std::optional<ImageView>();
+  nlohmann::json record = nlohmann::json::parse(*text, nullptr, false);
+  if (!record.is_object() || !record.contains("config") || !record["config"].is_string() ||
+      !record.contains("layers") || !record["layers"].is_array()) {
+    return std::optional<ImageView>();
+  }
+  const std::string config = record["config"].get<std::string>();
+  nlohmann::json cj = nlohmann::json::parse(config, nullptr, false);
+  if (!cj.is_object() || !cj.contains("rootfs") || !cj["rootfs"].is_object() || !cj["rootfs"].contains("diff_ids") ||
+      !cj["rootfs"]["diff_ids"].is_array() || cj["rootfs"]["diff_ids"].size() != record["layers"].size()) {
+    return std::optional<ImageView>();
+  }
+  std::vector<LayerContents> layers;
+  std::vector<std::string> digests;
+  for (size_t i = 0; i < record["layers"].size(); ++i) {
+    const nlohmann::json& d = cj["rootfs"]["diff_ids"][i];
+    const nlohmann::json& l = record["layers"][i];
+    if (!d.is_string() || !l.is_object()) return std::optional<ImageView>();
+    std::optional<LayerContents> layer = cache.Get(d.get<std::string>());
+    if (!layer) return std::optional<ImageView>();
+    const std::string digest = l.value("digest", "");
+    const std::string comp = l.value("compression", "none");
+    layers.push_back(AsStored(std::move(*layer), digest,
+                              comp == "gzip" ? Compression::kGzip : comp == "zstd" ? Compression::kZstd : Compression::kNone));
+    digests.push_back(digest);
+  }
+  absl::StatusOr<ImageView> view = AssembleImage(transport, ref, config, std::move(layers), std::move(digests));
+  if (!view.ok()) return std::optional<ImageView>();  // a record that does not fit its layers: a miss
+  for (LayerInfo& info : view->layers) info.cached = true;
+  if (std::string id = record.value("image_id", ""); !id.empty()) view->image_id = id;
+  return std::optional<ImageView>(std::move(*view));
+}
+
 absl::StatusOr<ImageView> AssembleImage(std::string transport, std::string ref,
                                         absl::string_view config_bytes,
                                         std::vector<LayerContents> layers,

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "stalecheck/cache.h"
 #include "stalecheck/engine.h"
 #include "stalecheck/image.h"
 
@@ -16,7 +17,7 @@ absl::StatusOr<ImageView> ReadDaemonImage(const std::string& ref, const ReadOpti
 /// The image from the engine's own overlay2 storage (local, readable by root), or nullopt.
 absl::StatusOr<std::optional<ImageView>> ImageFromEngineStorage(const EngineClient& client, const std::string& image_id,
                                                                int jobs);
-absl::StatusOr<ImageView> ReadDaemonImage(const EngineClient& client, const std::string& ref);
+absl::StatusOr<ImageView> ReadDaemonImage(const EngineClient& client, const std::string& ref, const LayerCache& cache);
 absl::StatusOr<ImageView> ReadContainer(const std::string& ref, const ReadOptions& options);
 absl::StatusOr<ImageView> ReadRegistryImage(const std::string& ref, const ReadOptions& options);
 absl::StatusOr<ImageView> ReadFlatTar(const std::string& path);

@@ -84,8 +84,30 @@ absl::StatusOr<ImageView> ReadRegistryImage(const std::string& ref_text, const R
       return absl::InvalidArgumentError(absl::StrCat("manifest ", manifest_digest, ": a layer without a sha256 digest"));
     }
   }
+  // Layers the cache holds (by the config's diff_ids) are not fetched.
+  const LayerCache cache = LayerCache::Default(options.use_cache);
+  std::vector<std::string> diff_ids;
+  {
+    nlohmann::json cj = nlohmann::json::parse(*config, nullptr, false);
+    if (cj.is_object() && cj.contains("rootfs") && cj["rootfs"].is_object() && cj["rootfs"].contains("diff_ids") &&
+        cj["rootfs"]["diff_ids"].is_array()) {
+      for (const nlohmann::json& d : cj["rootfs"]["diff_ids"]) diff_ids.push_back(d.is_string() ? d.get<std::string>() : "");
+    }
+  }
   std::vector<LayerContents> layers(digests.size());
+  std::vector<bool> from_cache(digests.size(), false);
+  for (size_t i = 0; i < digests.size() && diff_ids.size() == digests.size(); ++i) {
+    if (std::optional<LayerContents> hit = cache.Get(diff_ids[i])) {
+      const std::string mt = Str((*lyr)[i], "mediaType");
+      const Compression c = absl::EndsWith(mt, "zstd") ? Compression::kZstd
+                            : absl::EndsWith(mt, "gzip") || absl::EndsWith(mt, ".tar.gzip") ? Compression::kGzip
+                                                                                               : Compression::kNone;
+      layers[i] = AsStored(std::move(*hit), digests[i], c);
+      from_cache[i] = true;
+    }
+  }
   absl::Status st = ParallelFor(digests.size(), options.jobs, [&](size_t i) -> absl::Status {
+    if (from_cache[i]) return absl::OkStatus();
     const std::string name = absl::StrCat("layer ", i, " (", digests[i], ")");
     std::atomic<uint64_t> got{0};
     bool over = false;
@@ -122,7 +144,11 @@ absl::StatusOr<ImageView> ReadRegistryImage(const std::string& ref_text, const R
     return absl::OkStatus();
   });
   if (!st.ok()) return st;
-  return AssembleImage("docker", ref_text, *config, std::move(layers), std::move(digests));
+  absl::StatusOr<ImageView> view = AssembleImage("docker", ref_text, *config, std::move(layers), std::move(digests));
+  if (!view.ok()) return view;
+  for (size_t i = 0; i < view->layers.size(); ++i) view->layers[i].cached = from_cache[i];
+  CacheView(cache, *view, "");
+  return view;
 }
 
 }  // namespace stalecheck::internal

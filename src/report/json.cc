@@ -40,7 +40,8 @@ nlohmann::ordered_json InspectJson(const ImageView& view) {
                       {"diff_id", l.diff_id.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(l.diff_id)},
                       {"compression", l.compression.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(l.compression)},
                       {"created_by", OptJson(l.created_by)},
-                      {"created", OptJson(l.created)}});
+                      {"created", OptJson(l.created)},
+                      {"cached", l.cached}});
   }
   nlohmann::ordered_json files = nlohmann::ordered_json::array();
   for (const auto& [path, ve] : view.files) {

@@ -6,6 +6,7 @@ transport can know them: flat targets have no layers, so they cannot know `extra
 """
 import json
 import os
+import shutil
 import subprocess
 import uuid
 
@@ -88,3 +89,55 @@ class EveryTransport(engine.Scenario):
             stopped = self.doc("container:" + name, "--engine-read", how)
             self.assertEqual(stopped["target"]["container"]["status"], "exited")
             self.assertEqual(self.key(stopped), want)
+
+
+class LayerCache(engine.Scenario):
+    """Verified layers are kept by diff_id: a second read of the image, through the engine's
+    export or a registry, reads none of them again and finds the same; a damaged entry is read
+    again; --no-cache neither reads nor writes."""
+
+    def inspect(self, target, env, *extra):
+        code, out, err = engine.stalecheck("inspect", target, "--format", "json", *extra, env=env)
+        self.assertEqual(code, 0, err)
+        return json.loads(out)
+
+    def count(self, root):
+        return sum(len(files) for _, _, files in os.walk(root)) if os.path.isdir(root) else 0
+
+    def test_a_second_read_comes_from_the_cache_and_finds_the_same(self):
+        self.write({"Dockerfile": "FROM %s\nCOPY src/ /app/\n" % BASE, "src/main.py": "v1 %s\n" % uuid.uuid4().hex})
+        tag = "stalecheck-e2e-cache-%s" % uuid.uuid4().hex[:8]
+        engine.run(engine.DOCKER, "build", "-q", "-t", tag, self.ctx)
+        remote = "%s/e2e/cache-%s:1" % (REGISTRY, uuid.uuid4().hex[:8])
+        engine.run(engine.DOCKER, "tag", tag, remote)
+        engine.run(engine.DOCKER, "push", "-q", remote)
+        try:
+            cache = os.path.join(self.tmp, "cache")
+            env = dict(engine.ENV, XDG_CACHE_HOME=cache)
+            for target, extra in (("docker-daemon:" + tag, ("--engine-read", "api")), ("docker://" + remote, ())):
+                shutil.rmtree(cache, ignore_errors=True)
+                bare = self.inspect(target, env, "--no-cache", *extra)
+                self.assertEqual(self.count(cache), 0)  # --no-cache writes nothing
+                first = self.inspect(target, env, *extra)
+                self.assertFalse(any(l["cached"] for l in first["layers"]))
+                self.assertGreater(self.count(os.path.join(cache, "stalecheck", "layers")), 0)
+                second = self.inspect(target, env, *extra)
+                self.assertTrue(all(l["cached"] for l in second["layers"]), target)
+                for doc in (first, second):
+                    self.assertEqual(doc["files"], bare["files"])
+                    self.assertEqual(doc["image_id"], bare["image_id"])
+                    self.assertEqual([(l["digest"], l["diff_id"]) for l in doc["layers"]],
+                                     [(l["digest"], l["diff_id"]) for l in bare["layers"]])
+                # A damaged entry is read again, never trusted.
+                layers = os.path.join(cache, "stalecheck", "layers")
+                for name in os.listdir(layers):
+                    with open(os.path.join(layers, name), "r+b") as f:
+                        f.seek(40)
+                        byte = f.read(1)
+                        f.seek(40)
+                        f.write(bytes([byte[0] ^ 1]))
+                third = self.inspect(target, env, *extra)
+                self.assertEqual(third["files"], bare["files"])
+                self.assertFalse(all(l["cached"] for l in third["layers"]))
+        finally:
+            engine.run(engine.DOCKER, "rmi", "-f", tag, remote, check=False)
