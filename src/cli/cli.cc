@@ -101,8 +101,9 @@ absl::Status ChooseRules(const cxxopts::ParseResult& r, ImageBuilder image, cons
     return absl::OkStatus();
   }
   ClientProbe probe = ClientProbe::FromEnvironment();
-  probe.builder_version = [&docker_host]() -> std::string {
-    absl::StatusOr<EngineClient> engine = EngineClient::Connect(docker_host);
+  const int timeout = r.count("timeout") != 0 && r["timeout"].as<int>() > 0 ? r["timeout"].as<int>() : 60;
+  probe.builder_version = [&docker_host, timeout]() -> std::string {
+    absl::StatusOr<EngineClient> engine = EngineClient::Connect(docker_host, timeout);
     return engine.ok() ? engine->builder_version() : std::string();
   };
   ClientChoice choice = ChooseBuildRules(probe, image);
