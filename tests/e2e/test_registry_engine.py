@@ -19,6 +19,7 @@ import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -314,6 +315,13 @@ class Registries(engine.Scenario):
         state = {}
 
         def handle(h):
+            if h.path.startswith("/token") and h.command == "POST":
+                # OAuth2: an identity token exchanged by the refresh-token grant.
+                form = urllib.parse.parse_qs(h.rfile.read(int(h.headers.get("Content-Length", "0"))).decode())
+                if form.get("grant_type") != ["refresh_token"] or form.get("refresh_token") != ["id-" + password]:
+                    return answer(h, 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}')
+                state["oauth"] = form
+                return answer(h, 200, json.dumps({"access_token": token}).encode(), [("Content-Type", "application/json")])
             if h.path.startswith("/token"):
                 want = "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
                 if h.headers.get("Authorization") != want:
@@ -344,6 +352,16 @@ class Registries(engine.Scenario):
             self.assertIn("scope=repository%3A" + self.moved(ref).rsplit(":", 1)[0].replace("/", "%2F") + "%3Apull",
                           state["token_query"])
             self.write({"src/conf.txt": "a=1\n"})
+
+    def test_an_identity_token_is_exchanged_by_the_oauth2_refresh_grant(self):
+        self.app()
+        ref = self.push()
+        s, state = self.token_server()
+        host = "127.0.0.1:%d" % s.port
+        self.config({"auths": {host: {"identitytoken": "id-t0ken-pw"}}})
+        self.assertEqual(self.check_doc("docker://%s/%s" % (host, self.moved(ref)))["verdict"], "fresh")
+        self.assertEqual(state["oauth"]["service"], ["e2e-registry"])
+        self.assertEqual(state["oauth"]["scope"], ["repository:%s:pull" % self.moved(ref).rsplit(":", 1)[0]])
 
     def test_authorization_is_never_sent_to_the_host_a_blob_redirects_to(self):
         self.app()
