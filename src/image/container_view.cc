@@ -526,6 +526,10 @@ absl::Status ReadContainerPaths(ImageView& view, const std::vector<std::string>&
     EngineReader body(*client, internal::ArchivePath(c.id, path == "/" ? "/." : path));
     absl::StatusOr<LayerContents> read = DecodeLayer(body, absl::StrCat("the container's ", path));
     absl::Status transfer = body.Finish();
+    if (absl::IsNotFound(transfer) && !c.changes_complete && mount_of(path) < 0) {
+      c.read_whole.push_back(path);  // gone from the container: what the view has there, it deleted
+      continue;
+    }
     if (!transfer.ok()) return transfer;
     if (!read.ok()) return read.status();
     for (LayerEntry& le : read->entries) {

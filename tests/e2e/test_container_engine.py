@@ -101,6 +101,20 @@ class Containers(engine.Scenario):
         self.assertFalse(doc["target"]["container"]["changes_complete"])
         self.assertIn("/app", doc["target"]["container"]["read_whole"])
 
+    def test_a_destination_deleted_inside_the_container_is_missing_when_read_whole(self):
+        self.app()
+        self.write({"Dockerfile": "FROM %s\nWORKDIR /app\nCOPY src/ /app/\nCOPY src/conf.txt /etc/app.conf\n" % BASE})
+        c = self.run_container(self.image())
+        # A same-size edit the change list misses (so the API path reads the destinations
+        # whole), and a copied file deleted.
+        self.sh(c, "t=$(busybox stat -c %Y /app/main.py); "
+                   "printf \"print('v2')\\n\" | busybox dd of=/app/main.py conv=notrunc 2>/dev/null; "
+                   "touch -d @$t /app/main.py; rm /etc/app.conf")
+        doc = self.both("container:" + c)
+        self.assertFalse(doc["target"]["container"]["changes_complete"])
+        self.assertEqual(self.origins(doc), [("missing", "/etc/app.conf", "container"),
+                                             ("stale", "/app/main.py", "container")])
+
     def inspected(self, target, *extra, input=None):
         code, out, err = engine.stalecheck("inspect", target, "--format", "json", "--path", "/app", *extra, input=input)
         self.assertEqual(code, 0, err)
