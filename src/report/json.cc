@@ -56,12 +56,26 @@ nlohmann::ordered_json InspectJson(const ImageView& view) {
                                                              : nlohmann::ordered_json(nullptr)},
                      {"layer", ve.layer}});
   }
-  return {{"schema_version", 1},
-          {"transport", view.transport},
-          {"ref", view.ref},
-          {"image_id", OptJson(view.image_id)},
-          {"layers", std::move(layers)},
-          {"files", std::move(files)}};
+  // A container's own layers (what changed inside it, its mounts), numbered after the image's.
+  nlohmann::ordered_json runtime = nlohmann::ordered_json::array();
+  for (size_t k = 0; k < view.runtime.size(); ++k) {
+    const RuntimeLayer& rt = view.runtime[k];
+    nlohmann::ordered_json mount = nullptr;
+    if (rt.origin == "mount" && view.container && rt.mount >= 0) {
+      const MountInfo& m = view.container->mounts[static_cast<size_t>(rt.mount)];
+      mount = {{"type", m.type}, {"name", m.name.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(m.name)},
+               {"source", m.source}, {"destination", m.destination}};
+    }
+    runtime.push_back({{"index", view.layers.size() + k}, {"origin", rt.origin}, {"mount", mount}});
+  }
+  nlohmann::ordered_json doc = {{"schema_version", 1},
+                                {"transport", view.transport},
+                                {"ref", view.ref},
+                                {"image_id", OptJson(view.image_id)},
+                                {"layers", std::move(layers)}};
+  if (view.container) doc["runtime"] = std::move(runtime);
+  doc["files"] = std::move(files);
+  return doc;
 }
 
 }  // namespace stalecheck

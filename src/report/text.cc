@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "stalecheck/image.h"
 #include "stalecheck/report.h"
 #include "stalecheck/util.h"
 
@@ -42,13 +43,34 @@ std::string FingerprintText(const Context& ctx) {
 
 std::string InspectText(const ImageView& view) {
   std::string out;
-  absl::StrAppendFormat(&out, "%s:%s", view.transport, view.ref);
+  absl::StrAppend(&out, TargetString(view.transport, view.ref));
   if (view.image_id) absl::StrAppend(&out, "  image ", *view.image_id);
+  if (const auto& c = view.container) {
+    absl::StrAppend(&out, "\ncontainer ", c->name, " (", c->status, "), created from ",
+                    c->config_image.empty() ? std::string("-") : c->config_image);
+    if (c->outdated()) {
+      absl::StrAppend(&out, c->image_now ? absl::StrCat(", which now points to ", c->image_now->substr(0, 19))
+                                         : std::string(", which names no image now"));
+    }
+  }
   out += "\n\nLAYER  DIGEST               ENTRIES  CREATED BY\n";
   for (const LayerInfo& l : view.layers) {
     std::string digest = l.digest.empty() ? "-" : l.digest.substr(0, std::min<size_t>(l.digest.size(), 19));
     absl::StrAppendFormat(&out, "%5d  %-19s  %7d  %s\n", l.index, digest, l.entries,
                           l.created_by.value_or("-"));
+  }
+  for (size_t k = 0; k < view.runtime.size(); ++k) {
+    const size_t index = view.layers.size() + k;
+    const RuntimeLayer& rt = view.runtime[k];
+    std::string what = "changed inside the container";
+    if (rt.origin == "mount" && view.container && rt.mount >= 0) {
+      const MountInfo& m = view.container->mounts[static_cast<size_t>(rt.mount)];
+      what = absl::StrCat(m.type, " mount ", m.name.empty() ? m.source : m.name, " at ", m.destination);
+    }
+    const size_t entries = index < view.changes.size() ? view.changes[index].entries.size() +
+                                                             view.changes[index].whiteouts.size()
+                                                       : 0;
+    absl::StrAppendFormat(&out, "%5d  %-19s  %7d  %s\n", index, "-", entries, what);
   }
   out += "\nTYPE     MODE   SIZE  LAYER  PATH\n";
   uint64_t total = 0;

@@ -221,6 +221,14 @@ class Containers(engine.Scenario):
         self.assertEqual(files["/app/conf.txt"]["digest"], engine.xxh128(b"changed\n"))
         self.assertNotIn("/app/lib/util.py", files)
         self.assertIn("/app/main.py", files)
+        # Each path names the layer it came from; the container's own come after the image's.
+        self.assertEqual(doc["runtime"][0], {"index": len(doc["layers"]), "origin": "container", "mount": None})
+        self.assertEqual(files["/app/conf.txt"]["layer"], len(doc["layers"]))
+        self.assertLess(files["/app/main.py"]["layer"], len(doc["layers"]))
+        code, out, _ = engine.stalecheck("inspect", "container:" + c, "--path", "/app")
+        self.assertEqual(code, 0)
+        self.assertIn("container %s (running)" % c, out)
+        self.assertIn("changed inside the container", out)
 
     def test_no_such_container_is_exit_2_naming_it(self):
         code, _, err = engine.stalecheck("check", "container:stalecheck-e2e-none", "-C", self.ctx)
