@@ -65,7 +65,23 @@ absl::StatusOr<std::string> FormatFlag(const cxxopts::ParseResult& r, std::initi
   return absl::InvalidArgumentError(absl::StrCat("--format ", f, ": not one of the formats this command writes"));
 }
 
-// The image-reading flags that inspect and check share: -j, --platform, --docker-host.
+// The image-reading flags that inspect and check share, which ImageReadOptions reads.
+void AddImageReadFlags(cxxopts::Options& o) {
+  o.add_options()("platform", "os/arch for multi-platform OCI layouts", cxxopts::value<std::string>()->default_value(""))(
+      "docker-host", "Engine API endpoint (unix:// or tcp://)", cxxopts::value<std::string>()->default_value(""))(
+      "timeout", "seconds to wait for any one network read", cxxopts::value<int>()->default_value("60"))(
+      "engine-read", "auto (a local engine's overlay2 storage when readable, else the Engine API) or api",
+      cxxopts::value<std::string>()->default_value("auto"))(
+      "tls-verify", "docker://: false allows plain HTTP and unverified HTTPS",
+      cxxopts::value<std::string>()->default_value("true"))(
+      "cert-dir", "docker://: a directory of CA certificates (ca.crt, *.crt) to trust",
+      cxxopts::value<std::string>()->default_value(""))(
+      "no-cache", "neither read nor write the layer cache ($XDG_CACHE_HOME/stalecheck)")(
+      "j,jobs", "worker threads", cxxopts::value<int>()->default_value("0"));
+}
+
+// Reads the flags AddImageReadFlags adds: -j, --platform, --docker-host, --timeout, --engine-read, --tls-verify,
+// --cert-dir, --no-cache.
 absl::StatusOr<ReadOptions> ImageReadOptions(const cxxopts::ParseResult& r) {
   ReadOptions ro;
   if (r["timeout"].as<int>() <= 0) {
@@ -165,17 +181,9 @@ absl::StatusOr<int> RunInspect(const Args& args) {
   cxxopts::Options o("stalecheck inspect", "An image's final filesystem with layer attribution.");
   o.add_options()("target", "the image", cxxopts::value<std::string>())(
       "path", "only paths under this prefix (repeatable)", cxxopts::value<std::vector<std::string>>())(
-      "platform", "os/arch for multi-platform OCI layouts", cxxopts::value<std::string>()->default_value(""))(
-      "docker-host", "Engine API endpoint (unix:// or tcp://)", cxxopts::value<std::string>()->default_value(""))(
-      "timeout", "seconds to wait for any one network read", cxxopts::value<int>()->default_value("60"))(
-      "engine-read", "auto (a local engine's overlay2 storage when readable, else the Engine API) or api",
-      cxxopts::value<std::string>()->default_value("auto"))(
-      "tls-verify", "docker://: false allows plain HTTP and unverified HTTPS", cxxopts::value<std::string>()->default_value("true"))(
-      "cert-dir", "docker://: a directory of CA certificates (ca.crt, *.crt) to trust",
-      cxxopts::value<std::string>()->default_value(""))(
-      "no-cache", "neither read nor write the layer cache ($XDG_CACHE_HOME/stalecheck)")(
-      "format", "text or json", cxxopts::value<std::string>()->default_value("text"))(
-      "j,jobs", "worker threads", cxxopts::value<int>()->default_value("0"))("h,help", "show these options");
+
+      "format", "text or json", cxxopts::value<std::string>()->default_value("text"))("h,help", "show these options");
+  AddImageReadFlags(o);
   o.parse_positional({"target"});
   o.positional_help("TARGET");
   absl::StatusOr<cxxopts::ParseResult> r = Parse(o, args);
@@ -266,19 +274,12 @@ absl::StatusOr<int> CheckCommand(const Args& args, std::string* output_flag) {
       "build-arg", "K=V (repeatable)", cxxopts::value<std::vector<std::string>>())(
       "rev", "take the context from this git revision", cxxopts::value<std::string>()->default_value(""))(
       "map", "SRC:DEST, compare without a Dockerfile (repeatable)", cxxopts::value<std::vector<std::string>>())(
-      "platform", "os/arch for multi-platform OCI layouts", cxxopts::value<std::string>()->default_value(""))(
-      "docker-host", "Engine API endpoint (unix:// or tcp://)", cxxopts::value<std::string>()->default_value(""))(
-      "timeout", "seconds to wait for any one network read", cxxopts::value<int>()->default_value("60"))(
-      "engine-read", "auto (a local engine's overlay2 storage when readable, else the Engine API) or api",
-      cxxopts::value<std::string>()->default_value("auto"))(
-      "tls-verify", "docker://: false allows plain HTTP and unverified HTTPS", cxxopts::value<std::string>()->default_value("true"))(
-      "cert-dir", "docker://: a directory of CA certificates (ca.crt, *.crt) to trust",
-      cxxopts::value<std::string>()->default_value(""))(
-      "no-cache", "neither read nor write the layer cache ($XDG_CACHE_HOME/stalecheck)")(
+
       "build-rules", kBuildRulesHelp, cxxopts::value<std::string>()->default_value("auto"))(
       "format", "text, json, junit, sarif or github", cxxopts::value<std::string>()->default_value("text"))(
-      "o,output", "write the report to FILE", cxxopts::value<std::string>()->default_value(""))(
-      "j,jobs", "worker threads", cxxopts::value<int>()->default_value("0"))("h,help", "show these options");
+      "o,output", "write the report to FILE", cxxopts::value<std::string>()->default_value(""))("h,help",
+                                                                                                  "show these options");
+  AddImageReadFlags(o);
   o.parse_positional({"target-image"});
   o.positional_help("TARGET");
   absl::StatusOr<cxxopts::ParseResult> r = Parse(o, args);
