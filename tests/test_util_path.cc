@@ -29,3 +29,12 @@ TEST_SUITE("util") {
     CHECK(bad.message() == "boom");
   }
 }
+
+TEST_CASE("a path is under a directory when it is it or below it, by whole elements") {
+  CHECK(stalecheck::PathUnder("/app/a.py", "/app"));
+  CHECK(stalecheck::PathUnder("/app", "/app"));
+  CHECK_FALSE(stalecheck::PathUnder("/apps/a.py", "/app"));
+  CHECK_FALSE(stalecheck::PathUnder("/ap", "/app"));
+  CHECK(stalecheck::PathUnder("/x", "/"));
+  CHECK(stalecheck::PathUnder("/x", ""));
+}

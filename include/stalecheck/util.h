@@ -21,6 +21,9 @@ std::string CleanPath(absl::string_view path);
 /// The last element of a '/'-separated path (the whole path when it has no '/').
 std::string Basename(absl::string_view path);
 
+/// Whether absolute `path` is `dir` or below it ("/" and "" hold every path).
+bool PathUnder(absl::string_view path, absl::string_view dir);
+
 /// Joins a relative path onto a base ("" or "." base gives the path itself).
 std::string JoinPath(absl::string_view base, absl::string_view rel);
 

@@ -172,11 +172,6 @@ absl::StatusOr<int> RunFingerprint(const Args& args) {
   return 0;
 }
 
-bool UnderPrefix(const std::string& path, const std::string& prefix) {
-  if (prefix == "/" || prefix.empty()) return true;
-  return path == prefix || absl::StartsWith(path, absl::StrCat(prefix, "/"));
-}
-
 absl::StatusOr<int> RunInspect(const Args& args) {
   cxxopts::Options o("stalecheck inspect", "An image's final filesystem with layer attribution.");
   o.add_options()("target", "the image", cxxopts::value<std::string>())(
@@ -217,7 +212,7 @@ absl::StatusOr<int> RunInspect(const Args& args) {
   if (!prefixes.empty()) {
     for (auto it = view->files.begin(); it != view->files.end();) {
       bool keep = false;
-      for (const std::string& p : prefixes) keep = keep || UnderPrefix(it->first, p);
+      for (const std::string& p : prefixes) keep = keep || PathUnder(it->first, p);
       it = keep ? std::next(it) : view->files.erase(it);
     }
   }

@@ -18,10 +18,6 @@ std::string Parent(const std::string& p) {
   return s == 0 || s == std::string::npos ? "/" : p.substr(0, s);
 }
 
-bool Under(const std::string& path, const std::string& dir) {
-  return dir == "/" || path == dir || absl::StartsWith(path, absl::StrCat(dir, "/"));
-}
-
 // Python's bytecode cache: a `__pycache__` directory, or a pyc in one. Made beside the sources
 // by whoever compiled them, it is seldom in the context and never in a revision, so where the
 // context lacks it, the bytecode check judges it against its source instead of `extra`.
@@ -259,7 +255,7 @@ class Comparison {
       for (const auto& [path, v] : image_.files) {
         int step = -1;
         for (size_t k = 0; k < plan_.steps.size(); ++k) {
-          if (path != plan_.steps[k].dest && Under(path, plan_.steps[k].dest)) step = static_cast<int>(k);
+          if (path != plan_.steps[k].dest && PathUnder(path, plan_.steps[k].dest)) step = static_cast<int>(k);
         }
         if (step >= 0) Extra(path, v.file, v.layer, step, std::nullopt);
       }
@@ -324,7 +320,7 @@ class Comparison {
       const std::string name = file.substr(0, file.find('.'));
       const std::string source_path = absl::StrCat(Parent(dir) == "/" ? "" : Parent(dir), "/", name, ".py");
       bool covered = by_path_.count(source_path) != 0;
-      for (const std::string& r : plan_.dest_roots) covered = covered || (r != "/" && Under(path, r));
+      for (const std::string& r : plan_.dest_roots) covered = covered || (r != "/" && PathUnder(path, r));
       if (!covered) continue;
       compared_.insert(path);
       Finding fd;

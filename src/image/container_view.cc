@@ -43,10 +43,6 @@ std::string Str(const nlohmann::json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
-bool Under(const std::string& path, const std::string& dir) {
-  return dir == "/" || path == dir || absl::StartsWith(path, absl::StrCat(dir, "/"));
-}
-
 std::string ArchivePath(const std::string& id, const std::string& path) {
   return absl::StrCat("/containers/", EscapePathSegment(id), "/archive?path=", EscapePathSegment(path));
 }
@@ -479,14 +475,14 @@ absl::Status ReadContainerPaths(ImageView& view, const std::vector<std::string>&
   // Drop roots under another root.
   std::vector<std::string> minimal;
   for (const std::string& r : roots) {
-    if (minimal.empty() || !internal::Under(r, minimal.back())) minimal.push_back(r);
+    if (minimal.empty() || !PathUnder(r, minimal.back())) minimal.push_back(r);
   }
   // Where each mount meets the roots: its destination under a root, or a root under it.
   std::vector<std::string> mount_at(c.mounts.size());
   for (size_t m = 0; m < c.mounts.size(); ++m) {
     for (const std::string& r : minimal) {
-      if (internal::Under(c.mounts[m].destination, r)) mount_at[m] = c.mounts[m].destination;
-      else if (internal::Under(r, c.mounts[m].destination)) mount_at[m] = r;
+      if (PathUnder(c.mounts[m].destination, r)) mount_at[m] = c.mounts[m].destination;
+      else if (PathUnder(r, c.mounts[m].destination)) mount_at[m] = r;
       if (!mount_at[m].empty()) break;
     }
   }
@@ -500,7 +496,7 @@ absl::Status ReadContainerPaths(ImageView& view, const std::vector<std::string>&
     std::sort(reads.begin(), reads.end());
     std::vector<std::string> kept;
     for (const std::string& r : reads) {
-      if (kept.empty() || !internal::Under(r, kept.back())) kept.push_back(r);
+      if (kept.empty() || !PathUnder(r, kept.back())) kept.push_back(r);
     }
     reads = std::move(kept);
   }
@@ -512,7 +508,7 @@ absl::Status ReadContainerPaths(ImageView& view, const std::vector<std::string>&
   auto mount_of = [&](const std::string& path) {
     int best = -1;
     for (size_t m = 0; m < c.mounts.size(); ++m) {
-      if (mount_at[m].empty() || !internal::Under(path, mount_at[m])) continue;
+      if (mount_at[m].empty() || !PathUnder(path, mount_at[m])) continue;
       if (best < 0 || c.mounts[m].destination.size() > c.mounts[static_cast<size_t>(best)].destination.size()) {
         best = static_cast<int>(m);
       }
@@ -554,7 +550,7 @@ absl::Status ReadContainerPaths(ImageView& view, const std::vector<std::string>&
   if (!c.changes_complete) {
     // What the view has under the roots read whole, and the container does not, it deleted.
     for (const std::string& path : reads) {
-      for (auto it = view.files.lower_bound(path); it != view.files.end() && internal::Under(it->first, path); ++it) {
+      for (auto it = view.files.lower_bound(path); it != view.files.end() && PathUnder(it->first, path); ++it) {
         if (seen.count(it->first) == 0 && mount_of(it->first) < 0) changed.whiteouts.push_back(it->first);
       }
     }

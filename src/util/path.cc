@@ -4,6 +4,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/match.h"
 #include "stalecheck/util.h"
 
 namespace stalecheck {
@@ -46,6 +47,11 @@ std::string JoinPath(absl::string_view base, absl::string_view rel) {
 }
 
 std::string FormatMode(uint32_t mode) { return absl::StrFormat("%04o", mode & 07777); }
+
+bool PathUnder(absl::string_view path, absl::string_view dir) {
+  if (dir.empty() || dir == "/") return true;
+  return path == dir || (path.size() > dir.size() && absl::StartsWith(path, dir) && path[dir.size()] == '/');
+}
 
 std::string Basename(absl::string_view path) {
   size_t s = path.rfind('/');
