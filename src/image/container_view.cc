@@ -37,12 +37,6 @@ namespace stalecheck {
 namespace internal {
 namespace {
 
-std::string Str(const nlohmann::json& j, const char* key) {
-  if (!j.is_object()) return "";
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
 std::string ArchivePath(const std::string& id, const std::string& path) {
   return absl::StrCat("/containers/", EscapePathSegment(id), "/archive?path=", EscapePathSegment(path));
 }
@@ -92,8 +86,8 @@ EngineFacts ReadEngineFacts(const EngineClient& client) {
   if (!info.ok()) return f;
   nlohmann::json j = nlohmann::json::parse(*info, nullptr, false);
   if (!j.is_object()) return f;
-  f.driver = Str(j, "Driver");
-  f.root_dir = Str(j, "DockerRootDir");
+  f.driver = JsonString(j, "Driver");
+  f.root_dir = JsonString(j, "DockerRootDir");
   if (auto ds = j.find("DriverStatus"); ds != j.end() && ds->is_array()) {
     for (const nlohmann::json& kv : *ds) {
       if (!kv.is_array() || kv.size() != 2 || !kv[0].is_string() || !kv[1].is_string()) continue;
@@ -117,7 +111,7 @@ absl::StatusOr<LayerContents> ChangesThroughApi(const EngineClient& client, cons
   std::vector<std::string> changed;
   if (list->is_array()) {
     for (const nlohmann::json& c : *list) {
-      const std::string path = Str(c, "Path");
+      const std::string path = JsonString(c, "Path");
       if (path.empty() || path[0] != '/' || !c.contains("Kind") || !c["Kind"].is_number_integer()) {
         return absl::InvalidArgumentError("the engine's change list: an entry without Path or Kind");
       }
@@ -335,20 +329,20 @@ absl::StatusOr<ImageView> ReadContainer(const std::string& ref, const ReadOption
   absl::StatusOr<nlohmann::json> j = ParseJson(*text, "the container's description");
   if (!j.ok()) return j.status();
   ContainerInfo c;
-  c.id = Str(*j, "Id");
-  c.name = Str(*j, "Name");
+  c.id = JsonString(*j, "Id");
+  c.name = JsonString(*j, "Name");
   if (absl::StartsWith(c.name, "/")) c.name = c.name.substr(1);
-  c.image_id = Str(*j, "Image");
-  c.config_image = Str((*j)["Config"], "Image");
-  c.status = Str((*j)["State"], "Status");
+  c.image_id = JsonString(*j, "Image");
+  c.config_image = JsonString((*j)["Config"], "Image");
+  c.status = JsonString((*j)["State"], "Status");
   if (c.id.empty() || c.image_id.empty()) return absl::InvalidArgumentError("the engine described no container id or image");
   if (auto m = j->find("Mounts"); m != j->end() && m->is_array()) {
     for (const nlohmann::json& mj : *m) {
       MountInfo mi;
-      mi.type = Str(mj, "Type");
-      mi.name = Str(mj, "Name");
-      mi.source = Str(mj, "Source");
-      mi.destination = CleanPath(Str(mj, "Destination"));
+      mi.type = JsonString(mj, "Type");
+      mi.name = JsonString(mj, "Name");
+      mi.source = JsonString(mj, "Source");
+      mi.destination = CleanPath(JsonString(mj, "Destination"));
       mi.rw = !mj.contains("RW") || !mj["RW"].is_boolean() || mj["RW"].get<bool>();
       c.mounts.push_back(std::move(mi));
     }
@@ -356,14 +350,14 @@ absl::StatusOr<ImageView> ReadContainer(const std::string& ref, const ReadOption
   const uint64_t size_rw = j->contains("SizeRw") && (*j)["SizeRw"].is_number() ? (*j)["SizeRw"].get<uint64_t>() : 0;
   const bool has_size = j->contains("SizeRw") && (*j)["SizeRw"].is_number();
   std::string upper;
-  if (auto gd = j->find("GraphDriver"); gd != j->end() && gd->is_object() && Str(*gd, "Name") == "overlay2") {
-    if (auto d = gd->find("Data"); d != gd->end()) upper = Str(*d, "UpperDir");
+  if (auto gd = j->find("GraphDriver"); gd != j->end() && gd->is_object() && JsonString(*gd, "Name") == "overlay2") {
+    if (auto d = gd->find("Data"); d != gd->end()) upper = JsonString(*d, "UpperDir");
   }
   if (!c.config_image.empty()) {
     absl::StatusOr<std::string> now = client->Get(absl::StrCat("/images/", EscapePathSegment(c.config_image), "/json"));
     if (now.ok()) {
       nlohmann::json nj = nlohmann::json::parse(*now, nullptr, false);
-      if (std::string id = Str(nj, "Id"); !id.empty()) c.image_now = id;
+      if (std::string id = JsonString(nj, "Id"); !id.empty()) c.image_now = id;
     } else if (!absl::IsNotFound(now.status())) {
       return now.status();
     }

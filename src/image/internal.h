@@ -89,6 +89,9 @@ std::string PlatformString(const nlohmann::json& j);
 /// or `want` names no variant and `have` adds one.
 bool PlatformMatches(const std::string& have, const std::string& want);
 
+/// The string at `key` of a JSON object; "" when it is absent or not a string.
+std::string JsonString(const nlohmann::json& j, const char* key);
+
 /// Whether a manifest media type is an index (OCI index, Docker manifest list).
 bool IsIndex(const std::string& media_type);
 

@@ -18,13 +18,13 @@ namespace {
 
 constexpr size_t kJsonBlobLimit = 16 << 20;
 
-std::string Str(const nlohmann::json& j, const char* key) {
+}  // namespace
+
+std::string JsonString(const nlohmann::json& j, const char* key) {
   if (!j.is_object()) return "";
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
 }
-
-}  // namespace
 
 bool IsIndex(const std::string& media_type) {
   return media_type == "application/vnd.oci.image.index.v1+json" ||
@@ -74,7 +74,7 @@ std::string PlatformOf(const nlohmann::json& desc) {
 
 bool IsAttestation(const nlohmann::json& desc) {
   auto a = desc.find("annotations");
-  if (a != desc.end() && Str(*a, "vnd.docker.reference.type") == "attestation-manifest") return true;
+  if (a != desc.end() && JsonString(*a, "vnd.docker.reference.type") == "attestation-manifest") return true;
   return PlatformOf(desc) == "unknown/unknown";
 }
 
@@ -101,8 +101,8 @@ absl::StatusOr<nlohmann::json> ChooseManifest(const std::vector<nlohmann::json>&
 }
 
 std::string PlatformString(const nlohmann::json& j) {
-  std::string s = absl::StrCat(Str(j, "os"), "/", Str(j, "architecture"));
-  if (std::string v = Str(j, "variant"); !v.empty()) absl::StrAppend(&s, "/", v);
+  std::string s = absl::StrCat(JsonString(j, "os"), "/", JsonString(j, "architecture"));
+  if (std::string v = JsonString(j, "variant"); !v.empty()) absl::StrAppend(&s, "/", v);
   return s;
 }
 
@@ -146,7 +146,7 @@ absl::StatusOr<ImageView> ReadOciLayout(const std::string& dir, const std::strin
   }
   absl::StatusOr<nlohmann::json> lj = ParseJson(layout, "oci-layout");
   if (!lj.ok()) return lj.status();
-  if (Str(*lj, "imageLayoutVersion").empty()) {
+  if (JsonString(*lj, "imageLayoutVersion").empty()) {
     return absl::InvalidArgumentError("oci-layout: no imageLayoutVersion");
   }
   std::string index_text;
@@ -172,7 +172,7 @@ absl::StatusOr<ImageView> ReadOciLayout(const std::string& dir, const std::strin
     std::vector<nlohmann::json> tagged;
     for (const auto& d : top) {
       auto a = d.find("annotations");
-      if (a != d.end() && Str(*a, "org.opencontainers.image.ref.name") == tag) tagged.push_back(d);
+      if (a != d.end() && JsonString(*a, "org.opencontainers.image.ref.name") == tag) tagged.push_back(d);
     }
     if (tagged.empty()) return absl::NotFoundError(absl::StrCat("no image tagged '", tag, "' in ", dir));
     top = std::move(tagged);
@@ -182,13 +182,13 @@ absl::StatusOr<ImageView> ReadOciLayout(const std::string& dir, const std::strin
   nlohmann::json manifest;
   for (int depth = 0;; ++depth) {
     if (depth > 8) return absl::InvalidArgumentError("index.json: indexes nested too deep");
-    std::string digest = Str(*desc, "digest");
+    std::string digest = JsonString(*desc, "digest");
     absl::StatusOr<std::string> blob = ReadJsonBlob(dir, digest);
     if (!blob.ok()) return blob.status();
     absl::StatusOr<nlohmann::json> doc = ParseJson(*blob, absl::StrCat("manifest ", digest));
     if (!doc.ok()) return doc.status();
-    std::string mt = Str(*desc, "mediaType");
-    if (mt.empty()) mt = Str(*doc, "mediaType");
+    std::string mt = JsonString(*desc, "mediaType");
+    if (mt.empty()) mt = JsonString(*doc, "mediaType");
     if (IsIndex(mt) || (doc->is_object() && doc->contains("manifests") && !doc->contains("layers"))) {
       desc = ChooseManifest(manifests_of(*doc), platform, absl::StrCat("index ", digest));
       if (!desc.ok()) return desc.status();
@@ -203,13 +203,13 @@ absl::StatusOr<ImageView> ReadOciLayout(const std::string& dir, const std::strin
   if (cfg == manifest.end() || !cfg->is_object() || lyr == manifest.end() || !lyr->is_array()) {
     return absl::InvalidArgumentError("manifest: no config or layers");
   }
-  absl::StatusOr<std::string> config = ReadJsonBlob(dir, Str(*cfg, "digest"));
+  absl::StatusOr<std::string> config = ReadJsonBlob(dir, JsonString(*cfg, "digest"));
   if (!config.ok()) return config.status();
 
   std::vector<std::string> digests;
   std::vector<std::string> paths;
   for (const auto& l : *lyr) {
-    std::string digest = Str(l, "digest");
+    std::string digest = JsonString(l, "digest");
     absl::StatusOr<std::string> path = BlobPath(dir, digest);
     if (!path.ok()) return path.status();
     digests.push_back(digest);

@@ -12,16 +12,6 @@
 #include "stalecheck/util.h"
 
 namespace stalecheck::internal {
-namespace {
-
-std::string Str(const nlohmann::json& j, const char* key) {
-  if (!j.is_object()) return "";
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
-}  // namespace
-
 absl::StatusOr<ImageView> ReadRegistryImage(const std::string& ref_text, const ReadOptions& options) {
   absl::StatusOr<ImageReference> ref = ParseImageReference(ref_text);
   if (!ref.ok()) return ref.status();
@@ -41,7 +31,7 @@ absl::StatusOr<ImageView> ReadRegistryImage(const std::string& ref_text, const R
     absl::StatusOr<nlohmann::json> doc = ParseJson(*body, absl::StrCat("manifest ", manifest_digest));
     if (!doc.ok()) return doc.status();
     if (!doc->is_object()) return absl::InvalidArgumentError(absl::StrCat("manifest ", manifest_digest, ": not a JSON object"));
-    const std::string declared = Str(*doc, "mediaType");
+    const std::string declared = JsonString(*doc, "mediaType");
     if (!declared.empty() && !media_type.empty() && declared != media_type && media_type != "application/json") {
       return absl::InvalidArgumentError(absl::StrCat("manifest ", manifest_digest, ": it says it is ", declared,
                                                      ", the registry sent it as ", media_type));
@@ -60,7 +50,7 @@ absl::StatusOr<ImageView> ReadRegistryImage(const std::string& ref_text, const R
       }
       absl::StatusOr<nlohmann::json> chosen = ChooseManifest(descs, platform, absl::StrCat("index ", manifest_digest));
       if (!chosen.ok()) return chosen.status();
-      manifest_digest = Str(*chosen, "digest");
+      manifest_digest = JsonString(*chosen, "digest");
       body = client.Manifest(manifest_digest, &media_type);
       if (!body.ok()) return body.status();
       continue;
@@ -73,12 +63,12 @@ absl::StatusOr<ImageView> ReadRegistryImage(const std::string& ref_text, const R
   if (cfg == manifest.end() || !cfg->is_object() || lyr == manifest.end() || !lyr->is_array()) {
     return absl::InvalidArgumentError(absl::StrCat("manifest ", manifest_digest, ": no config or layers"));
   }
-  absl::StatusOr<std::string> config = client.SmallBlob(Str(*cfg, "digest"));
+  absl::StatusOr<std::string> config = client.SmallBlob(JsonString(*cfg, "digest"));
   if (!config.ok()) return config.status();
   std::vector<std::string> digests;
   std::vector<uint64_t> sizes;
   for (const nlohmann::json& l : *lyr) {
-    digests.push_back(Str(l, "digest"));
+    digests.push_back(JsonString(l, "digest"));
     sizes.push_back(l.contains("size") && l["size"].is_number_unsigned() ? l["size"].get<uint64_t>() : 0);
     if (!absl::StartsWith(digests.back(), "sha256:")) {
       return absl::InvalidArgumentError(absl::StrCat("manifest ", manifest_digest, ": a layer without a sha256 digest"));
@@ -98,7 +88,7 @@ absl::StatusOr<ImageView> ReadRegistryImage(const std::string& ref_text, const R
   std::vector<bool> from_cache(digests.size(), false);
   for (size_t i = 0; i < digests.size() && diff_ids.size() == digests.size(); ++i) {
     if (std::optional<LayerContents> hit = cache.Get(diff_ids[i])) {
-      const std::string mt = Str((*lyr)[i], "mediaType");
+      const std::string mt = JsonString((*lyr)[i], "mediaType");
       const Compression c = absl::EndsWith(mt, "zstd") ? Compression::kZstd
                             : absl::EndsWith(mt, "gzip") || absl::EndsWith(mt, ".tar.gzip") ? Compression::kGzip
                                                                                                : Compression::kNone;
