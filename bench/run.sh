@@ -120,18 +120,8 @@ check() {
   local tree=$1
   local work
   work=$(mktemp -d)
-  mkdir "$work/ctx"
-  local dockerfile="FROM stalecheck-busybox:1"
-  for d in "$tree"/*/; do
-    d=$(basename "$d")
-    cp -r "$tree/$d" "$work/ctx/$d"
-    dockerfile+=$'\n'"COPY $d /src/$d"
-  done
-  printf '%s\n' "$dockerfile" >"$work/ctx/Dockerfile"
-  "$here/fixtures/make-base.sh"
-  DOCKER_BUILDKIT=1 /usr/bin/docker build -q -t stalecheck-bench-check:1 "$work/ctx" >/dev/null
-  /usr/bin/docker save -o "$work/app.tar" stalecheck-bench-check:1
-  (cd "$work/ctx" && find . -name '*.h' -type f | sort | sed -n '1,70p' | while read -r f; do echo "// changed" >>"$f"; done)
+  image_of "$tree" "$work"
+  ${DOCKER:-/usr/bin/docker} save -o "$work/app.tar" stalecheck-bench-check:1
   local files
   files=$(find "$work/ctx" -type f | wc -l)
   echo "== $tree: $files context files, $(($(stat -c %s "$work/app.tar") / 1048576)) MiB archive, 70 files changed"
@@ -141,13 +131,7 @@ rm -rf $work/x && mkdir -p $work/x/fs && cd $work/x && tar -xf $work/app.tar
 for l in \$(python3 -c 'import json; print(" ".join(json.load(open("manifest.json"))[0]["Layers"]))'); do tar -xf "\$l" -C fs; done
 for d in $work/ctx/*/; do d=\$(basename "\$d"); rsync -rcn --delete --out-format='%n' "$work/ctx/\$d/" "fs/src/\$d/" 2>/dev/null | grep -v '^skipping non-regular' | sed "s|^|/src/\$d/|"; done
 SH
-  sc_files=$({ "$sc" check "$work/app.tar" -C "$work/ctx" --format json || test $? -eq 1; } | python3 -c 'import json,sys; print("\n".join(sorted(f["path"] for f in json.load(sys.stdin)["findings"])))')
-  rs_files=$(bash "$work/pipeline.sh" | grep -v -e '/$' -e 'skipping non-regular' | sort)
-  if [[ "$sc_files" == "$rs_files" ]]; then
-    echo "both name the same $(echo "$sc_files" | wc -l) files"
-  else
-    echo "DIFFERENT FILES:"; diff <(echo "$sc_files") <(echo "$rs_files") | head -20
-  fi
+  same_files "check" "$work/app.tar" "$work/pipeline.sh"
   t_sc=$(time_of sc "sh -c '$sc check $work/app.tar -C $work/ctx >/dev/null; test \$? -eq 1'")
   t_rs=$(time_of rs "bash $work/pipeline.sh")
   row "stalecheck check" "$t_sc" "1.00x"
