@@ -10,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "stalecheck/check.h"
 #include "stalecheck/compare.h"
 #include "stalecheck/context.h"
 #include "stalecheck/dockerfile.h"
@@ -104,30 +105,6 @@ absl::StatusOr<ReadOptions> ImageReadOptions(const cxxopts::ParseResult& r) {
   return ro;
 }
 
-// --build-rules: a named rule set, or (auto) the one `docker build` here would use; the
-// legacy builder's when the image's history shows it built the image.
-absl::Status ChooseRules(const cxxopts::ParseResult& r, ImageBuilder image, const std::string& docker_host,
-                         ContextOptions* copts) {
-  const std::string flag = r["build-rules"].as<std::string>();
-  if (flag != "auto") {
-    absl::StatusOr<BuildRules> named = BuildRules::Named(flag);
-    if (!named.ok()) return named.status();
-    copts->rules = std::move(*named);
-    copts->rules_chosen_by.clear();
-    return absl::OkStatus();
-  }
-  ClientProbe probe = ClientProbe::FromEnvironment();
-  const int timeout = r.count("timeout") != 0 && r["timeout"].as<int>() > 0 ? r["timeout"].as<int>() : 60;
-  probe.builder_version = [&docker_host, timeout]() -> std::string {
-    absl::StatusOr<EngineClient> engine = EngineClient::Connect(docker_host, timeout);
-    return engine.ok() ? engine->builder_version() : std::string();
-  };
-  ClientChoice choice = ChooseBuildRules(probe, image);
-  copts->rules = std::move(choice.rules);
-  copts->rules_chosen_by = std::move(choice.reason);
-  return absl::OkStatus();
-}
-
 constexpr const char* kBuildRulesHelp = "auto, buildx, buildkit-20.10, legacy or legacy-20.10";
 
 absl::StatusOr<int> RunFingerprint(const Args& args) {
@@ -153,7 +130,8 @@ absl::StatusOr<int> RunFingerprint(const Args& args) {
   opts.dockerfile = (*r)["file"].as<std::string>();
   opts.rev = (*r)["rev"].as<std::string>();
   opts.jobs = (*r)["jobs"].as<int>();
-  if (absl::Status s = ChooseRules(*r, ImageBuilder::kUnknown, (*r)["docker-host"].as<std::string>(), &opts);
+  if (absl::Status s = ChooseRules((*r)["build-rules"].as<std::string>(), ImageBuilder::kUnknown,
+                                   (*r)["docker-host"].as<std::string>(), 60, &opts);
       !s.ok()) {
     return s;
   }
@@ -307,96 +285,23 @@ absl::StatusOr<int> CheckCommand(const Args& args, std::string* output_flag) {
     }
   }
 
-  // The image is read first: its history says which builder sent the context, and so which
-  // rules the context is read with. Then context → plan → findings → report.
+  CheckRequest req;
+  req.target = std::move(*target);
+  req.maps = std::move(maps);
+  req.plan = std::move(plan_opts);
+  req.build_rules = (*r)["build-rules"].as<std::string>();
   absl::StatusOr<ReadOptions> read_opts = ImageReadOptions(*r);
   if (!read_opts.ok()) return read_opts.status();
-  ContextOptions base;
-  base.dir = (*r)["context"].as<std::string>();
-  base.dockerfile = (*r)["file"].as<std::string>();
-  base.rev = (*r)["rev"].as<std::string>();
-  base.jobs = (*r)["jobs"].as<int>();
-  const std::string docker_host = (*r)["docker-host"].as<std::string>();
-  // While the image is read, the context is read as the rules of a BuildKit image (most
-  // images) would have it; it is used only when the image's history asks for the same rules.
-  const ImageBuilder guess = !maps.empty() ? ImageBuilder::kUnknown : ImageBuilder::kBuildKit;
-  struct Early {
-    ContextOptions options;
-    absl::Status rules;
-    std::optional<absl::StatusOr<Context>> context;
-  };
-  std::future<Early> early = std::async(std::launch::async, [&] {
-    Early e{base, absl::OkStatus(), std::nullopt};
-    e.rules = ChooseRules(*r, guess, docker_host, &e.options);
-    if (e.rules.ok()) e.context = LoadContext(e.options);
-    return e;
-  });
-  absl::StatusOr<ImageView> view = ReadImage(*target, *read_opts);
-  Early spec = early.get();
-  if (!view.ok()) return view.status();
+  req.read = std::move(*read_opts);
+  req.context.dir = (*r)["context"].as<std::string>();
+  req.context.dockerfile = (*r)["file"].as<std::string>();
+  req.context.rev = (*r)["rev"].as<std::string>();
+  req.context.jobs = (*r)["jobs"].as<int>();
+  absl::StatusOr<CheckOutcome> outcome = stalecheck::RunCheck(req);
+  if (!outcome.ok()) return outcome.status();
+  const CheckResult& result = outcome->result;
+  CheckReport report = outcome->Report();
 
-  const ImageBuilder builder = !maps.empty() || view->history.empty() ? ImageBuilder::kUnknown
-                               : BuiltByLegacyBuilder(*view)           ? ImageBuilder::kLegacy
-                                                                       : ImageBuilder::kBuildKit;
-  ContextOptions copts = base;
-  if (builder == guess) {
-    if (!spec.rules.ok()) return spec.rules;
-    copts = spec.options;
-  } else if (absl::Status s = ChooseRules(*r, builder, docker_host, &copts); !s.ok()) {
-    return s;
-  }
-  absl::StatusOr<Context> ctx = spec.context && copts.rules.name == spec.options.rules.name
-                                    ? std::move(*spec.context)
-                                    : LoadContext(copts);
-  if (!ctx.ok()) return ctx.status();
-  ctx->build_rules_chosen_by = copts.rules_chosen_by;
-
-  CopyPlan plan;
-  if (!maps.empty()) {
-    absl::StatusOr<CopyPlan> p = PlanFromMaps(maps, ctx->entries);
-    if (!p.ok()) return p.status();
-    plan = std::move(*p);
-  } else {
-    if (!ctx->dockerfile_text) {
-      return absl::NotFoundError(absl::StrCat(
-          "no Dockerfile at ", ctx->dockerfile, copts.rev.empty() ? "" : absl::StrCat(" in ", copts.rev),
-          copts.dockerfile.empty() ? " (without -f it is DIR/Dockerfile of -C DIR"
-                                   : " (-f is relative to the current directory, as with docker build",
-          "; name one with -f, or compare with --map SRC:DEST)"));
-    }
-    absl::StatusOr<Dockerfile> df = ParseDockerfile(*ctx->dockerfile_text, ctx->dockerfile);
-    if (!df.ok()) return df.status();
-    plan_opts.read_context_file = ctx->read_file;
-    absl::StatusOr<CopyPlan> p = BuildCopyPlan(*df, ctx->entries, plan_opts);
-    if (!p.ok()) return p.status();
-    plan = std::move(*p);
-  }
-
-  // A container shows its mounts, and perhaps changes its engine did not list, where the plan
-  // copies: those directories are read now.
-  {
-    std::vector<std::string> roots = plan.dest_roots;
-    for (const BuildStep& s : plan.steps) {
-      if (s.FromContext()) roots.push_back(s.dest);
-    }
-    if (absl::Status s = ReadContainerPaths(*view, roots, *read_opts); !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat(target->ToString(), ": ", s.message()));
-    }
-  }
-
-  CompareOptions cmp;
-  cmp.claims_whole_dest = !maps.empty();
-  cmp.read_context_file = ctx->read_file;
-  std::unique_ptr<BytecodeCompiler> compiler = LocalPythonCompiler();
-  cmp.compiler = compiler.get();
-  absl::StatusOr<CheckResult> compared = Compare(plan, *view, cmp);
-  if (!compared.ok()) {
-    return absl::Status(compared.status().code(),
-                        absl::StrCat(target->ToString(), ": ", compared.status().message()));
-  }
-  const CheckResult& result = *compared;
-
-  CheckReport report{*ctx, plan, *view, result};
   const std::string output = (*r)["output"].as<std::string>();
   std::string text;
   if (*format == "json") {
