@@ -9,9 +9,9 @@ packages=(
   # libraries
   libxxhash-dev libgit2-dev libabsl-dev libcxxopts-dev doctest-dev libarchive-dev
   libzstd-dev zlib1g-dev libisal-dev libssl-dev libre2-dev nlohmann-json3-dev libbenchmark-dev
-  libcurl4-openssl-dev
+  libcurl4-openssl-dev libyaml-cpp-dev
   # the real stack the end-to-end tests drive
-  docker.io busybox-static skopeo docker-registry git-lfs apache2-utils
+  docker.io docker-compose busybox-static skopeo docker-registry git-lfs apache2-utils pre-commit
   # engines 26 and 28 are fetched from trixie and sid (scripts/engine.sh) and get their own bridges
   debian-archive-keyring iproute2
   # tools the tests and benchmarks compare against
