@@ -33,7 +33,8 @@ struct CheckOutcome {
   CopyPlan plan;
   ImageView image;
   CheckResult result;
-  CheckReport Report() const { return CheckReport{context, plan, image, result}; }
+  std::string dockerfile_uri;  // the Dockerfile relative to the repository root (RepoRelativePath)
+  CheckReport Report() const { return CheckReport{context, plan, image, result, dockerfile_uri}; }
 };
 
 /// Runs one check. Errors name the target or the context part that failed: an unreadable

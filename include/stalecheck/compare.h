@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "stalecheck/context.h"
 #include "stalecheck/dockerfile.h"
+#include "stalecheck/git_source.h"
 #include "stalecheck/image.h"
 
 namespace stalecheck {
@@ -119,5 +120,24 @@ PycVerdict CheckPycHeader(const std::string& head, int64_t source_mtime, uint64_
 
 /// SipHash-c-d of `data` with the 128-bit key (k0, k1).
 uint64_t SipHash(int c_rounds, int d_rounds, uint64_t k0, uint64_t k1, const std::string& data);
+
+/// What an image says it was built from: its `org.opencontainers.image.revision` label, else a
+/// build arg named GIT_COMMIT*, *_COMMIT_HASH or *_REVISION that a RUN recorded in the history
+/// (`RUN |1 GIT_COMMIT=… …`).
+struct BuiltRevision {
+  std::string value;  // as recorded
+  std::string from;   // "label org.opencontainers.image.revision", "build arg GIT_COMMIT"
+};
+std::optional<BuiltRevision> ImageRevision(const ImageView& image);
+
+/// `outdated-container` (path null): the container runs an image its image name no longer
+/// points to; expected is the image the name points to now, actual the one running. nullopt
+/// for a container that runs what its name names, and for images.
+std::optional<Finding> OutdatedContainerFinding(const ImageView& image, const std::string& fix);
+
+/// `revision` (path null): the image was built from a commit other than `head` (full id);
+/// `relation` is how the two stand in the repository, when it has the image's commit.
+std::optional<Finding> RevisionFinding(const BuiltRevision& built, const std::string& head,
+                                       const std::optional<CommitRelation>& relation);
 
 }  // namespace stalecheck

@@ -59,4 +59,20 @@ class GitContext {
   std::unique_ptr<Impl> impl_;
 };
 
+/// How a commit named elsewhere (an image's revision label) stands to the context's commit.
+struct CommitRelation {
+  std::string id;    // the named commit's full hex id
+  size_t ahead = 0;  // commits `head` has that it lacks
+  size_t behind = 0; // commits it has that `head` lacks
+};
+
+/// The full id of HEAD of the repository holding `dir`; nullopt outside a repository or
+/// before its first commit.
+std::optional<std::string> HeadCommit(const std::string& dir);
+
+/// Resolves `name` (a full or short id, or any revision) in the repository holding `dir` and
+/// counts the commits between it and `head` (a full id). nullopt: no repository there, or the
+/// repository has no such commit (it was built from a commit this clone never fetched).
+std::optional<CommitRelation> RelateCommits(const std::string& dir, const std::string& head, const std::string& name);
+
 }  // namespace stalecheck

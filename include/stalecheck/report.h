@@ -1,7 +1,9 @@
 #pragma once
 // Formats results; computes nothing.
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -29,6 +31,9 @@ struct CheckReport {
   const CopyPlan& plan;
   const ImageView& image;
   const CheckResult& result;
+  /// The Dockerfile as annotations (SARIF, github) name it: relative to the repository root
+  /// ("" = as the context names it).
+  std::string dockerfile_uri = "";
 };
 
 /// SPEC §5 `check` JSON.
@@ -57,5 +62,32 @@ std::string JsonText(const nlohmann::ordered_json& doc, int indent = 2);
 
 /// "1.2K", "340B", "3.4M".
 std::string HumanSize(uint64_t bytes);
+
+/// One entry of an audit: a service's container (or a named container, or a registry image).
+struct AuditEntry {
+  std::string service;    // the compose service, else the target as named
+  std::string container;  // the container's name ("" for none)
+  std::string verdict;    // "fresh", "stale" or "unchecked"
+  std::string reason;     // why it is unchecked
+  std::optional<CheckReport> report;  // its check, when it was checked
+};
+
+/// Everything an `audit` report shows.
+struct AuditReport {
+  std::string project;  // the compose project ("" without one)
+  std::vector<AuditEntry> entries;
+  bool stale = false;
+};
+
+/// SPEC §5 `audit` JSON: per entry the service, container, verdict, summary and findings.
+nlohmann::ordered_json AuditJson(const AuditReport& r);
+/// Per service a verdict line and its findings, then a summary line.
+std::string AuditText(const AuditReport& r, bool color);
+/// JUnit XML, one test suite per service.
+std::string AuditJunit(const AuditReport& r);
+/// SARIF 2.1.0, each message naming its service.
+std::string AuditSarif(const AuditReport& r);
+/// GitHub Actions workflow commands, each message naming its service.
+std::string AuditGithub(const AuditReport& r);
 
 }  // namespace stalecheck

@@ -16,6 +16,12 @@ namespace stalecheck {
 
 /// Go's path.Clean on a '/'-separated path: collapses repeated separators, removes `.`
 /// elements, resolves `..` lexically, drops a trailing `/`. The empty path becomes ".".
+/// `path` (a file, relative to the current directory or absolute) relative to the root
+/// annotations are read against: $GITHUB_WORKSPACE when set and holding it, else the top of
+/// the git work tree that holds it, else the current directory; unchanged when it is under
+/// none of them.
+std::string RepoRelativePath(const std::string& path);
+
 std::string CleanPath(absl::string_view path);
 
 /// The last element of a '/'-separated path (the whole path when it has no '/').

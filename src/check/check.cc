@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "stalecheck/engine.h"
+#include "stalecheck/util.h"
 
 namespace stalecheck {
 
@@ -112,7 +113,8 @@ absl::StatusOr<CheckOutcome> RunCheck(const CheckRequest& req) {
   if (!compared.ok()) {
     return absl::Status(compared.status().code(), absl::StrCat(req.target.ToString(), ": ", compared.status().message()));
   }
-  return CheckOutcome{std::move(*ctx), std::move(*plan), std::move(*view), std::move(*compared)};
+  std::string uri = req.dockerfile_inline ? std::string() : RepoRelativePath(ctx->dockerfile);
+  return CheckOutcome{std::move(*ctx), std::move(*plan), std::move(*view), std::move(*compared), std::move(uri)};
 }
 
 }  // namespace stalecheck

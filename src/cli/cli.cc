@@ -10,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "stalecheck/audit.h"
 #include "stalecheck/check.h"
 #include "stalecheck/compare.h"
 #include "stalecheck/context.h"
@@ -238,21 +239,53 @@ absl::StatusOr<int> RunCheck(const Args& args) {
   return code;
 }
 
-absl::StatusOr<int> CheckCommand(const Args& args, std::string* output_flag) {
-  cxxopts::Options o("stalecheck check", "Is the image's code the build context's code?");
-  o.add_options()("target-image", "the image", cxxopts::value<std::string>())(
-      "C,context", "build context directory", cxxopts::value<std::string>()->default_value("."))(
+// The flags check and audit share: the context, the plan, the rules, the report.
+void AddCheckFlags(cxxopts::Options& o) {
+  o.add_options()("C,context", "build context directory", cxxopts::value<std::string>()->default_value("."))(
       "f,file", "Dockerfile", cxxopts::value<std::string>()->default_value(""))(
       "target", "build stage", cxxopts::value<std::string>()->default_value(""))(
       "build-arg", "K=V (repeatable)", cxxopts::value<std::vector<std::string>>())(
       "rev", "take the context from this git revision", cxxopts::value<std::string>()->default_value(""))(
-      "map", "SRC:DEST, compare without a Dockerfile (repeatable)", cxxopts::value<std::vector<std::string>>())(
-
       "build-rules", kBuildRulesHelp, cxxopts::value<std::string>()->default_value("auto"))(
       "format", "text, json, junit, sarif or github", cxxopts::value<std::string>()->default_value("text"))(
       "o,output", "write the report to FILE", cxxopts::value<std::string>()->default_value(""))("h,help",
                                                                                                   "show these options");
   AddImageReadFlags(o);
+}
+
+// Reads the flags AddCheckFlags adds into a request (its target left empty).
+absl::StatusOr<CheckRequest> CheckRequestOf(const cxxopts::ParseResult& r) {
+  CheckRequest req;
+  req.plan.target = r["target"].as<std::string>();
+  if (r.count("build-arg")) {
+    for (const std::string& kv : r["build-arg"].as<std::vector<std::string>>()) {
+      size_t eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        return absl::InvalidArgumentError(absl::StrCat("--build-arg ", kv, ": write NAME=VALUE"));
+      }
+      req.plan.build_args[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+  }
+  req.build_rules = r["build-rules"].as<std::string>();
+  absl::StatusOr<ReadOptions> read_opts = ImageReadOptions(r);
+  if (!read_opts.ok()) return read_opts.status();
+  req.read = std::move(*read_opts);
+  req.context.dir = r["context"].as<std::string>();
+  req.context.dockerfile = r["file"].as<std::string>();
+  req.context.rev = r["rev"].as<std::string>();
+  req.context.jobs = r["jobs"].as<int>();
+  return req;
+}
+
+bool ColorFor(const std::string& output) {
+  return output.empty() && ::isatty(STDOUT_FILENO) != 0 && std::getenv("NO_COLOR") == nullptr;
+}
+
+absl::StatusOr<int> CheckCommand(const Args& args, std::string* output_flag) {
+  cxxopts::Options o("stalecheck check", "Is the image's code the build context's code?");
+  o.add_options()("target-image", "the image", cxxopts::value<std::string>())(
+      "map", "SRC:DEST, compare without a Dockerfile (repeatable)", cxxopts::value<std::vector<std::string>>());
+  AddCheckFlags(o);
   o.parse_positional({"target-image"});
   o.positional_help("TARGET");
   absl::StatusOr<cxxopts::ParseResult> r = Parse(o, args);
@@ -267,41 +300,17 @@ absl::StatusOr<int> CheckCommand(const Args& args, std::string* output_flag) {
   if (!format.ok()) return format.status();
   absl::StatusOr<TargetName> target = ParseTarget((*r)["target-image"].as<std::string>());
   if (!target.ok()) return target.status();
-  std::vector<PathMap> maps;
+  absl::StatusOr<CheckRequest> req = CheckRequestOf(*r);
+  if (!req.ok()) return req.status();
+  req->target = std::move(*target);
   if (r->count("map")) {
     absl::StatusOr<std::vector<PathMap>> m = ParseMaps((*r)["map"].as<std::vector<std::string>>());
     if (!m.ok()) return m.status();
-    maps = std::move(*m);
+    req->maps = std::move(*m);
   }
-  PlanOptions plan_opts;
-  plan_opts.target = (*r)["target"].as<std::string>();
-  if (r->count("build-arg")) {
-    for (const std::string& kv : (*r)["build-arg"].as<std::vector<std::string>>()) {
-      size_t eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0) {
-        return absl::InvalidArgumentError(absl::StrCat("--build-arg ", kv, ": write NAME=VALUE"));
-      }
-      plan_opts.build_args[kv.substr(0, eq)] = kv.substr(eq + 1);
-    }
-  }
-
-  CheckRequest req;
-  req.target = std::move(*target);
-  req.maps = std::move(maps);
-  req.plan = std::move(plan_opts);
-  req.build_rules = (*r)["build-rules"].as<std::string>();
-  absl::StatusOr<ReadOptions> read_opts = ImageReadOptions(*r);
-  if (!read_opts.ok()) return read_opts.status();
-  req.read = std::move(*read_opts);
-  req.context.dir = (*r)["context"].as<std::string>();
-  req.context.dockerfile = (*r)["file"].as<std::string>();
-  req.context.rev = (*r)["rev"].as<std::string>();
-  req.context.jobs = (*r)["jobs"].as<int>();
-  absl::StatusOr<CheckOutcome> outcome = stalecheck::RunCheck(req);
+  absl::StatusOr<CheckOutcome> outcome = stalecheck::RunCheck(*req);
   if (!outcome.ok()) return outcome.status();
-  const CheckResult& result = outcome->result;
   CheckReport report = outcome->Report();
-
   const std::string output = (*r)["output"].as<std::string>();
   std::string text;
   if (*format == "json") {
@@ -313,11 +322,82 @@ absl::StatusOr<int> CheckCommand(const Args& args, std::string* output_flag) {
   } else if (*format == "github") {
     text = CheckGithub(report);
   } else {
-    bool color = output.empty() && ::isatty(STDOUT_FILENO) != 0 && std::getenv("NO_COLOR") == nullptr;
-    text = CheckText(report, color);
+    text = CheckText(report, ColorFor(output));
   }
   if (absl::Status s = Emit(text, output); !s.ok()) return s;
-  return result.stale ? 1 : 0;
+  return outcome->result.stale ? 1 : 0;
+}
+
+absl::StatusOr<int> AuditCommand(const Args& args, std::string* output_flag) {
+  cxxopts::Options o("stalecheck audit", "Is what runs the code its context holds, and was it recreated?");
+  o.add_options()("targets", "container:NAME or docker://REF", cxxopts::value<std::vector<std::string>>())(
+      "compose", "a compose file (repeatable, merged in order, as docker compose -f)",
+      cxxopts::value<std::vector<std::string>>())(
+      "p,project-name", "the compose project name", cxxopts::value<std::string>()->default_value(""))(
+      "project-directory", "the compose project directory (default: the first file's)",
+      cxxopts::value<std::string>()->default_value(""))(
+      "service", "only this compose service (repeatable)", cxxopts::value<std::vector<std::string>>());
+  AddCheckFlags(o);
+  o.parse_positional({"targets"});
+  o.positional_help("[container:NAME | docker://REF]...");
+  absl::StatusOr<cxxopts::ParseResult> r = Parse(o, args);
+  if (!r.ok()) return r.status();
+  if (r->count("help")) return Help(o);
+  *output_flag = (*r)["output"].as<std::string>();
+  absl::StatusOr<std::string> format = FormatFlag(*r, {"text", "json", "junit", "sarif", "github"});
+  if (!format.ok()) return format.status();
+  absl::StatusOr<CheckRequest> base = CheckRequestOf(*r);
+  if (!base.ok()) return base.status();
+  AuditRequest req;
+  req.base = std::move(*base);
+  if (r->count("targets")) {
+    for (const std::string& t : (*r)["targets"].as<std::vector<std::string>>()) {
+      absl::StatusOr<TargetName> target = ParseTarget(t);
+      if (!target.ok()) return target.status();
+      if (target->transport != "container" && target->transport != "docker") {
+        return absl::InvalidArgumentError(
+            absl::StrCat("audit ", t, ": audit checks what runs or would be pulled: name container:NAME or docker://REF "
+                         "(check reads the other transports)"));
+      }
+      req.targets.push_back(std::move(*target));
+    }
+  }
+  if (r->count("service")) req.services = (*r)["service"].as<std::vector<std::string>>();
+  const bool compose_asked = r->count("compose") || r->count("project-name") || r->count("project-directory") ||
+                             r->count("service") || req.targets.empty();
+  if (compose_asked) {
+    ComposeOptions co;
+    if (r->count("compose")) co.files = (*r)["compose"].as<std::vector<std::string>>();
+    co.project_name = (*r)["project-name"].as<std::string>();
+    co.project_directory = (*r)["project-directory"].as<std::string>();
+    req.compose = std::move(co);
+  }
+  absl::StatusOr<AuditResult> result = RunAudit(req);
+  if (!result.ok()) return result.status();
+  AuditReport report = MakeAuditReport(*result);
+  const std::string output = (*r)["output"].as<std::string>();
+  std::string text;
+  if (*format == "json") {
+    text = JsonText(AuditJson(report));
+  } else if (*format == "junit") {
+    text = AuditJunit(report);
+  } else if (*format == "sarif") {
+    text = AuditSarif(report);
+  } else if (*format == "github") {
+    text = AuditGithub(report);
+  } else {
+    text = AuditText(report, ColorFor(output));
+  }
+  if (absl::Status s = Emit(text, output); !s.ok()) return s;
+  return result->stale ? 1 : 0;
+}
+
+// A failed audit leaves no report at -o FILE, as check does.
+absl::StatusOr<int> RunAuditCommand(const Args& args) {
+  std::string output;
+  absl::StatusOr<int> code = AuditCommand(args, &output);
+  if (!code.ok() && !output.empty() && output != "-") ::unlink(output.c_str());
+  return code;
 }
 
 absl::StatusOr<int> RunVersion(const Args&) {
@@ -347,6 +427,12 @@ const std::vector<Command>& Commands() {
       {"inspect", "inspect TARGET [--path PREFIX]... [--platform OS/ARCH] [--format text|json] [-j N] [--docker-host URL] "
        "[--timeout SECONDS] [--engine-read auto|api] [--tls-verify=false] [--cert-dir DIR] [--no-cache]",
        "show an image's final filesystem and the layer that put each path there", RunInspect},
+      {"audit",
+       "audit [container:NAME | docker://REF]... [--compose FILE]... [-p PROJECT] [--project-directory DIR] "
+       "[--service NAME]... [options as for check]",
+       "check every service of a compose project, or named containers, against their contexts; name containers "
+       "not recreated and images built from another commit",
+       RunAuditCommand},
       {"version", "version", "print the version", RunVersion},
       {"help", "help", "list the commands", RunHelp},
   };
@@ -362,7 +448,7 @@ absl::StatusOr<int> RunCommand(const Args& args) {
   if (name == "--version") return RunVersion(args);
   for (const Command& c : Commands()) {
     if (name != c.name) continue;
-    const bool own_help = name == "check" || name == "fingerprint" || name == "inspect";
+    const bool own_help = name == "check" || name == "fingerprint" || name == "inspect" || name == "audit";
     for (const std::string& a : args) {
       if (!own_help && (a == "--help" || a == "-h")) {
         if (absl::Status s = Write(absl::StrCat("usage: stalecheck ", c.usage, "\n  ", c.summary, "\n")); !s.ok()) {

@@ -151,6 +151,7 @@ absl::StatusOr<Context> LoadContext(const ContextOptions& options) {
 
   if (options.rev.empty()) {
     ctx.source = "worktree";
+    ctx.commit = HeadCommit(ctx.dir);
     std::string text;
     if (!per_dockerfile.empty() && IsRegularFile(per_dockerfile)) {
       ctx.ignore_file = per_dockerfile;

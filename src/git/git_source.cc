@@ -600,4 +600,35 @@ absl::StatusOr<std::string> GitContext::ReadContextFile(const std::string& rel) 
   return bytes;
 }
 
+std::optional<std::string> HeadCommit(const std::string& dir) {
+  InitLibgit2();
+  RepoPtr repo;
+  if (git_repository_open_ext(&repo.p, RealPath(dir).c_str(), 0, nullptr) != 0) return std::nullopt;
+  git_oid id;
+  if (git_reference_name_to_id(&id, repo.p, "HEAD") != 0) return std::nullopt;
+  char hex[GIT_OID_HEXSZ + 1];
+  git_oid_tostr(hex, sizeof hex, &id);
+  return std::string(hex);
+}
+
+std::optional<CommitRelation> RelateCommits(const std::string& dir, const std::string& head, const std::string& name) {
+  InitLibgit2();
+  RepoPtr repo;
+  if (git_repository_open_ext(&repo.p, RealPath(dir).c_str(), 0, nullptr) != 0) return std::nullopt;
+  git_oid head_id;
+  if (git_oid_fromstr(&head_id, head.c_str()) != 0) return std::nullopt;
+  ObjectPtr obj;
+  if (git_revparse_single(&obj.p, repo.p, name.c_str()) != 0) return std::nullopt;
+  ObjectPtr commit;
+  if (git_object_peel(&commit.p, obj.p, GIT_OBJECT_COMMIT) != 0) return std::nullopt;
+  CommitRelation rel;
+  char hex[GIT_OID_HEXSZ + 1];
+  git_oid_tostr(hex, sizeof hex, git_object_id(commit.p));
+  rel.id = hex;
+  if (git_graph_ahead_behind(&rel.ahead, &rel.behind, repo.p, &head_id, git_object_id(commit.p)) != 0) {
+    return std::nullopt;
+  }
+  return rel;
+}
+
 }  // namespace stalecheck

@@ -5,6 +5,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "src/report/internal.h"
 #include "stalecheck/report.h"
 
 namespace stalecheck {
@@ -15,10 +16,18 @@ using OJson = nlohmann::ordered_json;
 OJson Opt(const std::optional<std::string>& s) { return s ? OJson(*s) : OJson(nullptr); }
 
 const char* kStatuses[] = {"stale", "missing", "extra", "mode", "type", "bytecode"};
+// Findings of `audit` about what was deployed (path null).
+const char* kDeployStatuses[] = {"outdated-container", "revision"};
+
+// The Dockerfile as annotations name it: relative to the repository root when known.
+const std::string& DockerfileUri(const CheckReport& r) {
+  return r.dockerfile_uri.empty() ? r.context.dockerfile : r.dockerfile_uri;
+}
 
 std::map<std::string, int> Counts(const CheckResult& r) {
   std::map<std::string, int> c;
   for (const char* s : kStatuses) c[s] = 0;
+  for (const char* s : kDeployStatuses) c[s] = 0;
   for (const Finding& f : r.findings) c[f.status]++;
   return c;
 }
@@ -71,6 +80,20 @@ std::string Message(const CheckReport& r, const Finding& f) {
 }
 
 }  // namespace
+
+std::map<std::string, int> report_internal::FindingCounts(const CheckResult& r) { return Counts(r); }
+
+std::string report_internal::CountsText(const CheckResult& r) {
+  auto counts = Counts(r);
+  std::string detail;
+  for (const char* s : kStatuses) {
+    if (counts[s] > 0) absl::StrAppend(&detail, detail.empty() ? "" : ", ", counts[s], " ", s);
+  }
+  for (const char* s : kDeployStatuses) {
+    if (counts[s] > 0) absl::StrAppend(&detail, detail.empty() ? "" : ", ", counts[s], " ", s);
+  }
+  return detail;
+}
 
 OJson MountJson(const CheckReport& r, std::optional<int> m) {
   if (!m || !r.image.container || *m < 0 || *m >= static_cast<int>(r.image.container->mounts.size())) return nullptr;
@@ -188,7 +211,9 @@ std::string CheckText(const CheckReport& r, bool color) {
   std::map<std::string, size_t> index;
   for (const Finding& f : r.result.findings) {
     std::string key;
-    if (f.layer && *f.layer < static_cast<int>(r.image.layers.size())) {
+    if (!f.path) {
+      key = f.status == "revision" ? "the image's commit" : "the container's image";
+    } else if (f.layer && *f.layer < static_cast<int>(r.image.layers.size())) {
       const LayerInfo& l = r.image.layers[static_cast<size_t>(*f.layer)];
       key = absl::StrCat("layer ", l.index, l.created_by ? absl::StrCat(": ", *l.created_by) : "");
     } else if (f.origin == "container" && r.image.container && r.image.container->image_gone) {
@@ -239,6 +264,9 @@ std::string CheckText(const CheckReport& r, bool color) {
   for (const char* s : kStatuses) {
     if (counts[s] > 0) absl::StrAppend(&detail, detail.empty() ? "" : ", ", counts[s], " ", s);
   }
+  for (const char* s : kDeployStatuses) {
+    if (counts[s] > 0) absl::StrAppend(&detail, detail.empty() ? "" : ", ", counts[s], " ", s);
+  }
   std::string target = TargetString(r.image.transport, r.image.ref);
   const int unchecked = UncheckedPaths(r.result);
   std::string tail;
@@ -286,12 +314,19 @@ std::string CheckText(const CheckReport& r, bool color) {
   return out;
 }
 
-std::string CheckJunit(const CheckReport& r) {
+std::string report_internal::JunitSuite(const CheckReport& r, const std::string& name) {
   std::map<std::string, const Finding*> by_path;
-  for (const Finding& f : r.result.findings) {
-    if (f.path) by_path.emplace(*f.path, &f);
-  }
   std::string cases;
+  for (const Finding& f : r.result.findings) {
+    if (f.path) {
+      by_path.emplace(*f.path, &f);
+    } else {
+      absl::StrAppend(&cases, "    <testcase classname=\"stalecheck\" name=\"", f.status, "\">\n      <failure type=\"",
+                      f.status, "\" message=\"", XmlText(Message(r, f)), "\"/>\n    </testcase>\n");
+    }
+  }
+  size_t tests = 0;
+  for (const Finding& f : r.result.findings) tests += f.path ? 0 : 1;
   for (const std::string& p : r.result.compared) {
     absl::StrAppend(&cases, "    <testcase classname=\"stalecheck\" name=\"", XmlText(p), "\"");
     auto it = by_path.find(p);
@@ -306,27 +341,37 @@ std::string CheckJunit(const CheckReport& r) {
     absl::StrAppend(&cases, "    <testcase classname=\"stalecheck\" name=\"", XmlText(p),
                     "\">\n      <skipped message=\"no local Python with its magic number\"/>\n    </testcase>\n");
   }
-  const size_t tests = r.result.compared.size() + r.result.unchecked_bytecode.size();
-  return absl::StrCat("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"stalecheck ",
-                      XmlText(TargetString(r.image.transport, r.image.ref)), "\" tests=\"", tests,
-                      "\" failures=\"", r.result.findings.size(), "\" skipped=\"", r.result.unchecked_bytecode.size(),
-                      "\">\n", cases, "  </testsuite>\n</testsuites>\n");
+  tests += r.result.compared.size() + r.result.unchecked_bytecode.size();
+  return absl::StrCat("  <testsuite name=\"", XmlText(name), "\" tests=\"", tests, "\" failures=\"",
+                      r.result.findings.size(), "\" skipped=\"", r.result.unchecked_bytecode.size(), "\">\n", cases,
+                      "  </testsuite>\n");
 }
 
-std::string CheckSarif(const CheckReport& r) {
+std::string CheckJunit(const CheckReport& r) {
+  return absl::StrCat("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n",
+                      report_internal::JunitSuite(r, absl::StrCat("stalecheck ", TargetString(r.image.transport, r.image.ref))),
+                      "</testsuites>\n");
+}
+
+OJson report_internal::SarifResults(const CheckReport& r, const std::string& prefix) {
   OJson results = OJson::array();
   for (const Finding& f : r.result.findings) {
-    OJson loc = {{"physicalLocation", {{"artifactLocation", {{"uri", r.context.dockerfile}}}}}};
+    OJson loc = {{"physicalLocation", {{"artifactLocation", {{"uri", DockerfileUri(r)}}}}}};
     if (const BuildStep* s = StepOf(r, f); s != nullptr && s->line > 0) {
       loc["physicalLocation"]["region"] = {{"startLine", s->line}};
     }
     results.push_back({{"ruleId", f.status},
                        {"level", "error"},
-                       {"message", {{"text", Message(r, f)}}},
+                       {"message", {{"text", prefix + Message(r, f)}}},
                        {"locations", OJson::array({loc})}});
   }
+  return results;
+}
+
+std::string report_internal::SarifDocument(const OJson& results) {
   OJson rules = OJson::array();
   for (const char* s : kStatuses) rules.push_back({{"id", s}, {"name", s}});
+  for (const char* s : kDeployStatuses) rules.push_back({{"id", s}, {"name", s}});
   OJson doc = {{"$schema", "https://json.schemastore.org/sarif-2.1.0.json"},
                {"version", "2.1.0"},
                {"runs", OJson::array({{{"tool", {{"driver", {{"name", "stalecheck"}, {"version", "0.1.0"}, {"rules", rules}}}}},
@@ -334,14 +379,23 @@ std::string CheckSarif(const CheckReport& r) {
   return JsonText(doc);
 }
 
-std::string CheckGithub(const CheckReport& r) {
+std::string CheckSarif(const CheckReport& r) {
+  return report_internal::SarifDocument(report_internal::SarifResults(r, ""));
+}
+
+std::string report_internal::GithubLines(const CheckReport& r, const std::string& prefix) {
   std::string out;
   for (const Finding& f : r.result.findings) {
-    std::string loc = absl::StrCat("file=", r.context.dockerfile);
+    std::string loc = absl::StrCat("file=", DockerfileUri(r));
     if (const BuildStep* s = StepOf(r, f); s != nullptr && s->line > 0) absl::StrAppend(&loc, ",line=", s->line);
-    std::string msg = absl::StrReplaceAll(Message(r, f), {{"%", "%25"}, {"\r", "%0D"}, {"\n", "%0A"}});
+    std::string msg = absl::StrReplaceAll(prefix + Message(r, f), {{"%", "%25"}, {"\r", "%0D"}, {"\n", "%0A"}});
     absl::StrAppend(&out, "::error ", loc, ",title=stalecheck ", f.status, "::", msg, "\n");
   }
+  return out;
+}
+
+std::string CheckGithub(const CheckReport& r) {
+  std::string out = report_internal::GithubLines(r, "");
   if (!r.result.stale) absl::StrAppend(&out, "::notice::stalecheck: fresh (", r.result.compared.size(), " paths)\n");
   return out;
 }

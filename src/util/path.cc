@@ -1,3 +1,6 @@
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,6 +59,37 @@ bool PathUnder(absl::string_view path, absl::string_view dir) {
 std::string Basename(absl::string_view path) {
   size_t s = path.rfind('/');
   return std::string(s == absl::string_view::npos ? path : path.substr(s + 1));
+}
+
+std::string RepoRelativePath(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path abs = fs::absolute(path, ec);
+  if (ec) return path;
+  // Symlinks in the directories (/tmp on some hosts) must not hide the prefix.
+  fs::path dir = fs::weakly_canonical(abs.parent_path(), ec);
+  if (ec) dir = abs.parent_path();
+  const fs::path file = dir / abs.filename();
+  auto under = [&](const fs::path& root) -> std::optional<std::string> {
+    std::error_code e;
+    fs::path r = fs::weakly_canonical(root, e);
+    if (e) return std::nullopt;
+    fs::path rel = file.lexically_relative(r);
+    if (rel.empty() || *rel.begin() == "..") return std::nullopt;
+    return rel.generic_string();
+  };
+  if (const char* ws = std::getenv("GITHUB_WORKSPACE"); ws != nullptr && *ws != '\0') {
+    if (auto rel = under(ws)) return *rel;
+  }
+  for (fs::path d = dir; !d.empty(); d = d.parent_path()) {
+    if (fs::exists(d / ".git", ec)) {
+      if (auto rel = under(d)) return *rel;
+      break;
+    }
+    if (d == d.root_path()) break;
+  }
+  if (auto rel = under(fs::current_path(ec))) return *rel;
+  return path;
 }
 
 }  // namespace stalecheck
