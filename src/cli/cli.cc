@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cxxopts.hpp>
@@ -16,6 +18,7 @@
 #include "stalecheck/context.h"
 #include "stalecheck/dockerfile.h"
 #include "stalecheck/engine.h"
+#include "stalecheck/hook.h"
 #include "stalecheck/image.h"
 #include "stalecheck/report.h"
 #include "stalecheck/rules.h"
@@ -400,6 +403,67 @@ absl::StatusOr<int> RunAuditCommand(const Args& args) {
   return code;
 }
 
+absl::StatusOr<int> RunHook(const Args& args) {
+  cxxopts::Options o("stalecheck hook", "The pre-push hook: install, uninstall, or run it (pre-push).");
+  o.add_options()("action", "install, uninstall or pre-push", cxxopts::value<std::string>())(
+      "git-args", "the remote's name and URL (from git)", cxxopts::value<std::vector<std::string>>())(
+      "force", "install: keep a foreign hook as pre-push.local and run it first")(
+      "mode", "block (default) or warn", cxxopts::value<std::string>()->default_value(""))("h,help",
+                                                                                          "show these options");
+  o.parse_positional({"action", "git-args"});
+  o.positional_help("install|uninstall|pre-push");
+  absl::StatusOr<cxxopts::ParseResult> r = Parse(o, args);
+  if (!r.ok()) return r.status();
+  if (r->count("help")) return Help(o);
+  if (!r->count("action")) return absl::InvalidArgumentError("hook: name install, uninstall or pre-push");
+  const std::string action = (*r)["action"].as<std::string>();
+  const std::string mode = (*r)["mode"].as<std::string>();
+  if (!mode.empty() && mode != "block" && mode != "warn") {
+    return absl::InvalidArgumentError(absl::StrCat("--mode ", mode, ": write block or warn"));
+  }
+  if (action != "pre-push" && r->count("git-args")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("hook ", action, ": unexpected argument '", (*r)["git-args"].as<std::vector<std::string>>()[0], "'"));
+  }
+  if (action == "install") {
+    HookInstallOptions ho;
+    ho.force = r->count("force") != 0;
+    ho.mode = mode;
+    char self[4096];
+    ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    ho.stalecheck = n > 0 ? std::string(self, static_cast<size_t>(n)) : "stalecheck";
+    absl::StatusOr<std::string> done = InstallHook(ho);
+    if (!done.ok()) return done.status();
+    if (absl::Status s = Write(*done); !s.ok()) return s;
+    return 0;
+  }
+  if (action == "uninstall") {
+    absl::StatusOr<std::string> done = UninstallHook(".");
+    if (!done.ok()) return done.status();
+    if (absl::Status s = Write(*done); !s.ok()) return s;
+    return 0;
+  }
+  if (action != "pre-push") {
+    return absl::InvalidArgumentError(absl::StrCat("hook ", action, ": write install, uninstall or pre-push"));
+  }
+  PrePushOptions po;
+  po.mode = mode;
+  if (::isatty(STDIN_FILENO) == 0) {
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      po.input.append(buf, static_cast<size_t>(n));
+      if (po.input.size() > (64u << 20)) return absl::InvalidArgumentError("hook pre-push: over 64 MiB of input");
+    }
+  }
+  absl::StatusOr<PrePushOutcome> out = RunPrePush(po);
+  if (!out.ok()) return out.status();
+  std::fwrite(out->report.data(), 1, out->report.size(), stderr);
+  return out->exit_code;
+}
+
 absl::StatusOr<int> RunVersion(const Args&) {
   if (absl::Status s = Write("stalecheck 0.1.0\n"); !s.ok()) return s;
   return 0;
@@ -433,6 +497,10 @@ const std::vector<Command>& Commands() {
        "check every service of a compose project, or named containers, against their contexts; name containers "
        "not recreated and images built from another commit",
        RunAuditCommand},
+      {"hook", "hook install|uninstall [--force] [--mode block|warn]",
+       "install the git pre-push hook that checks each pushed commit against git config stalecheck.target "
+       "(hook pre-push is what it runs)",
+       RunHook},
       {"version", "version", "print the version", RunVersion},
       {"help", "help", "list the commands", RunHelp},
   };
@@ -448,7 +516,7 @@ absl::StatusOr<int> RunCommand(const Args& args) {
   if (name == "--version") return RunVersion(args);
   for (const Command& c : Commands()) {
     if (name != c.name) continue;
-    const bool own_help = name == "check" || name == "fingerprint" || name == "inspect" || name == "audit";
+    const bool own_help = name == "check" || name == "fingerprint" || name == "inspect" || name == "audit" || name == "hook";
     for (const std::string& a : args) {
       if (!own_help && (a == "--help" || a == "-h")) {
         if (absl::Status s = Write(absl::StrCat("usage: stalecheck ", c.usage, "\n  ", c.summary, "\n")); !s.ok()) {
