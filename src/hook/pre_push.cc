@@ -110,7 +110,12 @@ absl::StatusOr<PrePushOutcome> RunPrePush(const PrePushOptions& o) {
       if (!a.ok()) return a.status();
       absl::StatusOr<Context> b = LoadContext(worktree);
       if (!b.ok()) return b.status();
-      std::vector<std::string> diff = Differences(*a, *b);
+      // Git's own directory is in the working tree's context (docker build sends it unless
+      // .dockerignore leaves it out) and in no commit: it is no uncommitted change.
+      std::vector<std::string> diff;
+      for (std::string& p : Differences(*a, *b)) {
+        if (p != ".git" && !absl::StartsWith(p, ".git/")) diff.push_back(std::move(p));
+      }
       if (diff.empty()) continue;
       absl::StrAppend(&out.report, "stalecheck: warning: ", diff.size(), " file", diff.size() == 1 ? "" : "s",
                       " of the build context ", context_rel, " differ between the working tree and the pushed ", what,
