@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # build
-  g++ cmake ninja-build pkg-config git python3
+  g++ cmake ninja-build pkg-config git python3 dpkg-dev fakeroot
   # libraries
   libxxhash-dev libgit2-dev libabsl-dev libcxxopts-dev doctest-dev libarchive-dev
   libzstd-dev zlib1g-dev libisal-dev libssl-dev libre2-dev nlohmann-json3-dev libbenchmark-dev
