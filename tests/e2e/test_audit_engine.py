@@ -218,3 +218,38 @@ class Compose(engine.Scenario):
         self.assertEqual(out, "")
         self.assertIn("nothing was checked in compose project %s" % self.project, err)
         self.assertIn("web: no container", err)
+
+    def test_what_a_deploy_would_pull_is_audited_from_the_registry(self):
+        self.write({"Dockerfile": "FROM %s\nCOPY src/ /app/\n" % BASE, "src/main.py": "print('v1')\n"})
+        self.git("init", "-q")
+        self.git("add", ".")
+        self.git("commit", "-qm", "one")
+        built = self.git("rev-parse", "HEAD")
+        tag = "stalecheck-e2e-pull-%s" % uuid.uuid4().hex[:8]
+        remote = "127.0.0.1:5000/e2e/%s:1" % tag
+        engine.run(engine.DOCKER, "build", "-q", "-t", remote, "--label",
+                   "org.opencontainers.image.revision=" + built, self.ctx)
+        try:
+            engine.run(engine.DOCKER, "push", "-q", remote)
+            rc, out, err = engine.stalecheck("audit", "docker://" + remote, "-C", self.ctx, "--format", "json")
+            self.assertEqual(rc, 0, err)
+            entry = json.loads(out)["services"][0]
+            self.assertEqual(entry["service"], "docker://" + remote)
+            self.assertIsNone(entry["container"])
+            self.assertEqual(entry["verdict"], "fresh")
+            # The code moves on and is committed; the registry still serves the old build.
+            self.write({"src/main.py": "print('v2')\n"})
+            self.git("commit", "-qam", "two")
+            rc, out, err = engine.stalecheck("audit", "docker://" + remote, "-C", self.ctx, "--format", "json")
+            self.assertEqual(rc, 1, err)
+            entry = json.loads(out)["services"][0]
+            self.assertEqual(sorted((f["status"], f["path"]) for f in entry["findings"]),
+                             [("revision", None), ("stale", "/app/main.py")])
+            rev = [f for f in entry["findings"] if f["status"] == "revision"][0]
+            self.assertIn("1 commit behind HEAD", rev["reason"])
+            # audit takes only what runs or would be pulled.
+            rc, _, err = engine.stalecheck("audit", "docker-daemon:" + remote, "-C", self.ctx)
+            self.assertEqual(rc, 2)
+            self.assertIn("container:NAME or docker://REF", err)
+        finally:
+            engine.run(engine.DOCKER, "rmi", "-f", remote, check=False)
