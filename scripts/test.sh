@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
 # Installs the dependencies, builds, starts the engines (Docker 20.10, 26, 28, and 28 with the
 # containerd image store) and the registry, and runs every test suite: the unit tests, then the
-# end-to-end suite once per engine. Engines this script started are stopped again at the end. Arguments go to ctest
-# (e.g. `-R e2e-28` for one engine's suite).
+# end-to-end suite once per engine, the package test, then the sanitizer and fuzz runs
+# (scripts/sanitize.sh: ASan+UBSan unit and end-to-end tests on one engine, every fuzz target
+# for 60 s, ThreadSanitizer over the parallel phases). Engines this script started are stopped
+# again at the end. Arguments go to ctest (e.g. `-R e2e-28` for one engine's suite) and skip the
+# sanitizer runs, as STALECHECK_SKIP_SANITIZE=1 does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
+sanitize=1
+if (($#)) || [[ ${STALECHECK_SKIP_SANITIZE:-} == 1 ]]; then sanitize=0; fi
+# The sanitizer builds compile while the end-to-end suites run, which wait on the engines more
+# than on the processors.
+san_pid=
+if ((sanitize)); then
+  nice -n 10 scripts/sanitize.sh build >build/sanitize-build.log 2>&1 &
+  san_pid=$!
+fi
 started=()
 for n in 20 26 28 28c; do
   if ! (eval "$(scripts/engine.sh env "$n")"; [[ -x $DOCKER ]] && "$DOCKER" version >/dev/null 2>&1); then
@@ -22,3 +34,7 @@ cleanup() {
 trap cleanup EXIT
 scripts/engine.sh start all
 ctest --test-dir build --output-on-failure "$@"
+if ((sanitize)); then
+  wait "$san_pid" || { tail -50 build/sanitize-build.log; echo "the sanitizer builds failed" >&2; exit 1; }
+  STALECHECK_SANITIZE_ENGINE=${STALECHECK_SANITIZE_ENGINE:-26} scripts/sanitize.sh run
+fi

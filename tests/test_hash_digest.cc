@@ -1,11 +1,17 @@
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <cstdio>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
 #include "stalecheck/hash.h"
+#include "tests/test_helpers.h"
 
 using stalecheck::HashBytes;
 
@@ -37,5 +43,40 @@ TEST_SUITE("hash") {
   TEST_CASE("sha256 digests are written sha256:<hex>") {
     CHECK(stalecheck::Sha256Of("") ==
           "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  }
+}
+
+TEST_SUITE("hash: a file that changes while it is read") {
+  TEST_CASE("a file rewritten during its read gets the digest of one version or an error, never a mix") {
+    stalecheck::testing::TempDir d;
+    const size_t size = 8 << 20;
+    const std::string a(size, 'a'), b(size, 'b');
+    d.Write("f", a);
+    const std::string path = d / "f";
+    const stalecheck::Digest128 da = stalecheck::HashBytes(a), db = stalecheck::HashBytes(b);
+    std::atomic<bool> stop{false};
+    std::thread writer([&] {
+      int fd = ::open(path.c_str(), O_WRONLY);
+      for (int i = 0; !stop.load(); ++i) {
+        const std::string& v = i % 2 == 0 ? b : a;
+        if (::pwrite(fd, v.data(), v.size(), 0) < 0) break;
+      }
+      ::close(fd);
+    });
+    int errors = 0, mixed = 0;
+    for (int i = 0; i < 60; ++i) {
+      absl::StatusOr<stalecheck::FileDigest> got = stalecheck::HashFile(path);
+      if (!got.ok()) {
+        CHECK(absl::IsAborted(got.status()));
+        CHECK(std::string(got.status().message()).find("changed while it was read") != std::string::npos);
+        ++errors;
+      } else if (got->digest != da && got->digest != db) {
+        ++mixed;
+      }
+    }
+    stop = true;
+    writer.join();
+    CHECK(mixed == 0);
+    MESSAGE("refused ", errors, " of 60 reads while the file was rewritten");
   }
 }

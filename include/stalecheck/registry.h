@@ -75,4 +75,11 @@ class RegistryClient {
   std::unique_ptr<Impl> impl_;
 };
 
+/// One WWW-Authenticate challenge: `Bearer realm="…",service="…",scope="a,b"`.
+struct WwwAuthenticate {
+  std::string scheme;  // lower case: "bearer", "basic"; "" when the header is empty
+  std::map<std::string, std::string> params;  // names in lower case, quoted values unescaped
+};
+WwwAuthenticate ParseWwwAuthenticate(const std::string& value);
+
 }  // namespace stalecheck

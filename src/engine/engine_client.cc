@@ -16,6 +16,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "stalecheck/engine.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include "stalecheck/util.h"
 
 namespace stalecheck {
@@ -129,6 +137,22 @@ struct EngineClient::Impl {
     if (rc == CURLE_OPERATION_TIMEDOUT) {
       return absl::DeadlineExceededError(absl::StrCat("the Docker engine at ", host, " sent nothing for ", timeout,
                                                       " s (GET ", path, "; --timeout SECONDS to wait longer)"));
+    }
+    if (rc == CURLE_COULDNT_CONNECT && !socket.empty()) {
+      // libcurl does not say why a unix socket refused: ask the socket itself.
+      int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      struct sockaddr_un addr {};
+      addr.sun_family = AF_UNIX;
+      std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket.c_str());
+      int err = fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ? errno : 0;
+      if (fd >= 0) ::close(fd);
+      if (err == EACCES || err == EPERM) {
+        return absl::PermissionDeniedError(absl::StrCat("the Docker engine at ", host, ": permission denied on ", socket,
+                                                        " (a member of the socket's group, or root, may open it)"));
+      }
+      if (err != 0) {
+        return absl::UnavailableError(absl::StrCat("the Docker engine at ", host, " did not answer: ", std::strerror(err)));
+      }
     }
     if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && r->stopped)) {
       return absl::UnavailableError(absl::StrCat("the Docker engine at ", host, " did not answer: ", curl_easy_strerror(rc)));

@@ -1,6 +1,8 @@
 #include "stalecheck/hash.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <openssl/evp.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -39,9 +41,15 @@ Digest128 StreamHasher::Finish() const {
   return Digest128{h.high64, h.low64};
 }
 
-absl::StatusOr<FileDigest> HashFile(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
-  if (!fd.valid()) return ErrnoStatus(errno, absl::StrCat("reading ", path));
+namespace {
+
+// One pass over an open file from its start.
+absl::StatusOr<FileDigest> HashOpenFile(int fd_num, const std::string& path) {
+  if (::lseek(fd_num, 0, SEEK_SET) < 0) return ErrnoStatus(errno, absl::StrCat("reading ", path));
+  struct Fd {
+    int v;
+    int get() const { return v; }
+  } fd{fd_num};
   constexpr size_t kChunk = 256 << 10;
   thread_local std::vector<char> buf(kChunk);
   // Small files, the common case, take one read and the one-shot hash.
@@ -71,6 +79,46 @@ absl::StatusOr<FileDigest> HashFile(const std::string& path) {
     total += static_cast<uint64_t>(n);
   }
   return FileDigest{hasher.Finish(), total};
+}
+
+bool SameStat(const struct stat& a, const struct stat& b) {
+  return a.st_size == b.st_size && a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec &&
+         a.st_ctim.tv_sec == b.st_ctim.tv_sec && a.st_ctim.tv_nsec == b.st_ctim.tv_nsec && a.st_ino == b.st_ino;
+}
+
+}  // namespace
+
+absl::StatusOr<FileDigest> HashFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  if (!fd.valid()) return ErrnoStatus(errno, absl::StrCat("reading ", path));
+  // A file that changes while it is read would get a digest of neither version: its status
+  // is taken before and after, and must not move. A file changed within the last two
+  // seconds (timestamps tick coarsely, so an edit during the read may leave them alone) is
+  // read twice and must give the same digest. One more try, then an error: never a silent
+  // digest of a half-written file.
+  for (int attempt = 0;; ++attempt) {
+    struct stat before, after;
+    if (::fstat(fd.get(), &before) != 0) return ErrnoStatus(errno, absl::StrCat("reading ", path));
+    absl::StatusOr<FileDigest> d = HashOpenFile(fd.get(), path);
+    if (!d.ok()) return d;
+    if (::fstat(fd.get(), &after) != 0) return ErrnoStatus(errno, absl::StrCat("reading ", path));
+    bool steady = SameStat(before, after) && static_cast<uint64_t>(after.st_size) == d->size;
+    if (steady) {
+      struct timespec now;
+      ::clock_gettime(CLOCK_REALTIME, &now);
+      if (now.tv_sec - after.st_ctim.tv_sec < 2 || now.tv_sec - after.st_mtim.tv_sec < 2) {
+        absl::StatusOr<FileDigest> again = HashOpenFile(fd.get(), path);
+        if (!again.ok()) return again;
+        struct stat last;
+        if (::fstat(fd.get(), &last) != 0) return ErrnoStatus(errno, absl::StrCat("reading ", path));
+        steady = again->digest == d->digest && again->size == d->size && SameStat(after, last);
+      }
+    }
+    if (steady) return d;
+    if (attempt == 1) {
+      return absl::AbortedError(absl::StrCat(path, " changed while it was read; run again when it is still"));
+    }
+  }
 }
 
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {

@@ -61,17 +61,27 @@ absl::StatusOr<PrePushOutcome> RunPrePush(const PrePushOptions& o) {
   // no git run here (submodules, helpers) reads this repository in place of its own.
   std::optional<std::string> top = Git(".", {"rev-parse", "--show-toplevel"});
   if (!top || top->empty()) return absl::InvalidArgumentError("hook pre-push: not inside a git work tree");
-  if (std::optional<std::string> vars = Git(".", {"rev-parse", "--local-env-vars"})) {
-    for (absl::string_view v : absl::StrSplit(*vars, '\n', absl::SkipEmpty())) ::unsetenv(std::string(v).c_str());
-  }
-  std::string mode = Git(*top, {"config", "--get", "stalecheck.hookMode"}).value_or(o.mode);
+  const std::optional<std::string> git_dir = Git(".", {"rev-parse", "--absolute-git-dir"});
+  if (!git_dir) return absl::InvalidArgumentError("hook pre-push: git rev-parse --absolute-git-dir failed");
+  // Every git run from here names the repository, so that clearing git's variables below
+  // cannot send it to another one.
+  const auto git = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--git-dir=" + *git_dir, "--work-tree=" + *top});
+    return Git(*top, std::move(args));
+  };
+  std::string mode = git({"config", "--get", "stalecheck.hookMode"}).value_or(o.mode);
   if (mode.empty()) mode = "block";
   if (mode != "block" && mode != "warn") {
     return absl::InvalidArgumentError(absl::StrCat("stalecheck.hookMode ", mode, ": write block or warn"));
   }
-  const std::string target = Git(*top, {"config", "--get", "stalecheck.target"}).value_or("");
-  const std::string context_rel = Git(*top, {"config", "--get", "stalecheck.context"}).value_or(".");
-  const std::string dockerfile_rel = Git(*top, {"config", "--get", "stalecheck.dockerfile"}).value_or("");
+  const std::string target = git({"config", "--get", "stalecheck.target"}).value_or("");
+  const std::string context_rel = git({"config", "--get", "stalecheck.context"}).value_or(".");
+  const std::string dockerfile_rel = git({"config", "--get", "stalecheck.dockerfile"}).value_or("");
+  // The configuration is read first: `git -c stalecheck.target=… push` passes it through
+  // GIT_CONFIG_PARAMETERS, one of the variables cleared next.
+  if (std::optional<std::string> vars = Git(".", {"rev-parse", "--local-env-vars"})) {
+    for (absl::string_view v : absl::StrSplit(*vars, '\n', absl::SkipEmpty())) ::unsetenv(std::string(v).c_str());
+  }
   const std::string context_dir = CleanPath(absl::StrCat(*top, "/", context_rel));
 
   absl::StatusOr<std::vector<PushedRef>> refs = ParsePrePushInput(o.input);
@@ -79,7 +89,7 @@ absl::StatusOr<PrePushOutcome> RunPrePush(const PrePushOptions& o) {
   if (refs->empty()) {
     // The pre-commit framework keeps git's input and says what is pushed in its variables.
     std::string to = env("PRE_COMMIT_TO_REF").value_or("");
-    std::optional<std::string> oid = Git(*top, {"rev-parse", "--verify", (to.empty() ? "HEAD" : to) + "^{commit}"});
+    std::optional<std::string> oid = git({"rev-parse", "--verify", (to.empty() ? "HEAD" : to) + "^{commit}"});
     if (!oid) return absl::InvalidArgumentError(absl::StrCat("hook pre-push: cannot resolve ", to.empty() ? "HEAD" : to));
     refs->push_back({to.empty() ? "HEAD" : to, *oid, "", ""});
   }
@@ -87,14 +97,14 @@ absl::StatusOr<PrePushOutcome> RunPrePush(const PrePushOptions& o) {
   PrePushOutcome out;
   bool stale = false;
   std::set<std::string> trees_checked;
-  const std::optional<std::string> head = Git(*top, {"rev-parse", "--verify", "HEAD^{commit}"});
+  const std::optional<std::string> head = git({"rev-parse", "--verify", "HEAD^{commit}"});
   for (const PushedRef& ref : *refs) {
     if (ref.deletion()) continue;
     // A tag's id is peeled to its commit; a commit whose context tree was checked already
     // (another ref at it, or at an equal tree) is not checked again.
-    std::optional<std::string> commit = Git(*top, {"rev-parse", "--verify", "--quiet", ref.local_oid + "^{commit}"});
+    std::optional<std::string> commit = git({"rev-parse", "--verify", "--quiet", ref.local_oid + "^{commit}"});
     if (!commit) continue;  // a tag of a tree or blob: no build context
-    std::string tree = Git(*top, {"rev-parse", "--verify", "--quiet", absl::StrCat(*commit, ":", context_rel == "." ? "" : context_rel)})
+    std::string tree = git({"rev-parse", "--verify", "--quiet", absl::StrCat(*commit, ":", context_rel == "." ? "" : context_rel)})
                            .value_or(*commit);
     if (!trees_checked.insert(tree).second) continue;
     const std::string what = absl::StrCat(ref.local_ref, " (", Short(*commit), ")");

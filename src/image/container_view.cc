@@ -35,6 +35,74 @@
 
 namespace stalecheck {
 namespace internal {
+
+absl::StatusOr<ContainerDescription> ParseContainerDescription(const std::string& text) {
+  absl::StatusOr<nlohmann::json> parsed = ParseJson(text, "the container's description");
+  if (!parsed.ok()) return parsed.status();
+  const nlohmann::json& j = *parsed;
+  if (!j.is_object()) return absl::InvalidArgumentError("the engine's container description is not a JSON object");
+  auto member = [](const nlohmann::json& o, const char* key) -> const nlohmann::json& {
+    static const nlohmann::json kNull;
+    if (!o.is_object()) return kNull;
+    auto it = o.find(key);
+    return it == o.end() ? kNull : *it;
+  };
+  ContainerDescription d;
+  ContainerInfo& c = d.info;
+  c.id = JsonString(j, "Id");
+  c.name = JsonString(j, "Name");
+  if (absl::StartsWith(c.name, "/")) c.name = c.name.substr(1);
+  c.image_id = JsonString(j, "Image");
+  c.config_image = JsonString(member(j, "Config"), "Image");
+  c.status = JsonString(member(j, "State"), "Status");
+  if (c.id.empty() || c.image_id.empty()) return absl::InvalidArgumentError("the engine described no container id or image");
+  if (const nlohmann::json& m = member(j, "Mounts"); m.is_array()) {
+    for (const nlohmann::json& mj : m) {
+      if (!mj.is_object()) return absl::InvalidArgumentError("the engine's container description: a mount that is not an object");
+      MountInfo mi;
+      mi.type = JsonString(mj, "Type");
+      mi.name = JsonString(mj, "Name");
+      mi.source = JsonString(mj, "Source");
+      mi.destination = CleanPath(JsonString(mj, "Destination"));
+      if (mi.destination.empty() || mi.destination[0] != '/') {
+        return absl::InvalidArgumentError("the engine's container description: a mount with no absolute Destination");
+      }
+      const nlohmann::json& rw = member(mj, "RW");
+      mi.rw = !rw.is_boolean() || rw.get<bool>();
+      c.mounts.push_back(std::move(mi));
+    }
+  }
+  if (const nlohmann::json& size = member(j, "SizeRw"); size.is_number_unsigned() || size.is_number_integer()) {
+    const int64_t n = size.is_number_unsigned() ? static_cast<int64_t>(std::min<uint64_t>(size.get<uint64_t>(), INT64_MAX))
+                                                : size.get<int64_t>();
+    if (n >= 0) d.size_rw = static_cast<uint64_t>(n);
+  }
+  const nlohmann::json& gd = member(j, "GraphDriver");
+  if (JsonString(gd, "Name") == "overlay2") d.upper_dir = JsonString(member(gd, "Data"), "UpperDir");
+  return d;
+}
+
+absl::StatusOr<ChangeList> ParseChangeList(const std::string& text) {
+  absl::StatusOr<nlohmann::json> list = ParseJson(text, "the engine's change list");
+  if (!list.ok()) return list.status();
+  ChangeList out;
+  if (list->is_array()) {
+    for (const nlohmann::json& c : *list) {
+      const std::string path = JsonString(c, "Path");
+      if (path.empty() || path[0] != '/' || !c.contains("Kind") || !c["Kind"].is_number_integer()) {
+        return absl::InvalidArgumentError("the engine's change list: an entry without Path or Kind");
+      }
+      if (c["Kind"].get<int64_t>() == 2) {
+        out.deleted.push_back(CleanPath(path));
+      } else {
+        out.changed.push_back(CleanPath(path));
+      }
+    }
+  } else if (!list->is_null()) {
+    return absl::InvalidArgumentError("the engine's change list: not a JSON array");
+  }
+  return out;
+}
 namespace {
 
 std::string ArchivePath(const std::string& id, const std::string& path) {
@@ -105,25 +173,11 @@ absl::StatusOr<LayerContents> ChangesThroughApi(const EngineClient& client, cons
                                                uint64_t* bytes) {
   absl::StatusOr<std::string> text = client.Get(absl::StrCat("/containers/", EscapePathSegment(id), "/changes"));
   if (!text.ok()) return text.status();
-  absl::StatusOr<nlohmann::json> list = ParseJson(*text, "the engine's change list");
+  absl::StatusOr<ChangeList> list = ParseChangeList(*text);
   if (!list.ok()) return list.status();
   LayerContents out;
-  std::vector<std::string> changed;
-  if (list->is_array()) {
-    for (const nlohmann::json& c : *list) {
-      const std::string path = JsonString(c, "Path");
-      if (path.empty() || path[0] != '/' || !c.contains("Kind") || !c["Kind"].is_number_integer()) {
-        return absl::InvalidArgumentError("the engine's change list: an entry without Path or Kind");
-      }
-      if (c["Kind"].get<int>() == 2) {
-        out.whiteouts.push_back(CleanPath(path));
-      } else {
-        changed.push_back(CleanPath(path));
-      }
-    }
-  } else if (!list->is_null()) {
-    return absl::InvalidArgumentError("the engine's change list: not a JSON array");
-  }
+  out.whiteouts = std::move(list->deleted);
+  std::vector<std::string> changed = std::move(list->changed);
   std::sort(changed.begin(), changed.end());
   changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
   std::vector<std::optional<LayerEntry>> entries(changed.size());
@@ -326,38 +380,19 @@ absl::StatusOr<ImageView> ReadContainer(const std::string& ref, const ReadOption
     return absl::NotFoundError(absl::StrCat("no such container in the engine at ", client->host()));
   }
   if (!text.ok()) return text.status();
-  absl::StatusOr<nlohmann::json> j = ParseJson(*text, "the container's description");
-  if (!j.ok()) return j.status();
-  ContainerInfo c;
-  c.id = JsonString(*j, "Id");
-  c.name = JsonString(*j, "Name");
-  if (absl::StartsWith(c.name, "/")) c.name = c.name.substr(1);
-  c.image_id = JsonString(*j, "Image");
-  c.config_image = JsonString((*j)["Config"], "Image");
-  c.status = JsonString((*j)["State"], "Status");
-  if (c.id.empty() || c.image_id.empty()) return absl::InvalidArgumentError("the engine described no container id or image");
-  if (auto m = j->find("Mounts"); m != j->end() && m->is_array()) {
-    for (const nlohmann::json& mj : *m) {
-      MountInfo mi;
-      mi.type = JsonString(mj, "Type");
-      mi.name = JsonString(mj, "Name");
-      mi.source = JsonString(mj, "Source");
-      mi.destination = CleanPath(JsonString(mj, "Destination"));
-      mi.rw = !mj.contains("RW") || !mj["RW"].is_boolean() || mj["RW"].get<bool>();
-      c.mounts.push_back(std::move(mi));
-    }
-  }
-  const uint64_t size_rw = j->contains("SizeRw") && (*j)["SizeRw"].is_number() ? (*j)["SizeRw"].get<uint64_t>() : 0;
-  const bool has_size = j->contains("SizeRw") && (*j)["SizeRw"].is_number();
-  std::string upper;
-  if (auto gd = j->find("GraphDriver"); gd != j->end() && gd->is_object() && JsonString(*gd, "Name") == "overlay2") {
-    if (auto d = gd->find("Data"); d != gd->end()) upper = JsonString(*d, "UpperDir");
-  }
+  absl::StatusOr<ContainerDescription> desc = ParseContainerDescription(*text);
+  if (!desc.ok()) return absl::Status(desc.status().code(), absl::StrCat("the engine at ", client->host(), ": ", desc.status().message()));
+  ContainerInfo c = std::move(desc->info);
+  const uint64_t size_rw = desc->size_rw.value_or(0);
+  const bool has_size = desc->size_rw.has_value();
+  const std::string upper = desc->upper_dir;
   if (!c.config_image.empty()) {
     absl::StatusOr<std::string> now = client->Get(absl::StrCat("/images/", EscapePathSegment(c.config_image), "/json"));
     if (now.ok()) {
-      nlohmann::json nj = nlohmann::json::parse(*now, nullptr, false);
-      if (std::string id = JsonString(nj, "Id"); !id.empty()) c.image_now = id;
+      absl::StatusOr<nlohmann::json> nj =
+          ParseJson(*now, absl::StrCat("the engine at ", client->host(), "'s description of ", c.config_image));
+      if (!nj.ok()) return nj.status();
+      if (std::string id = JsonString(*nj, "Id"); !id.empty()) c.image_now = id;
     } else if (!absl::IsNotFound(now.status())) {
       return now.status();
     }

@@ -418,8 +418,9 @@ absl::StatusOr<ImageView> ReadDaemonImage(const EngineClient& client, const std:
   }
   if (!info.ok()) return info.status();
   // An image id names its config and layers for good: a cached image needs no export.
-  nlohmann::json ij = nlohmann::json::parse(*info, nullptr, false);
-  const std::string id = ij.is_object() && ij.contains("Id") && ij["Id"].is_string() ? ij["Id"].get<std::string>() : "";
+  absl::StatusOr<nlohmann::json> ij = ParseJson(*info, absl::StrCat("the engine at ", client.host(), "'s description of the image"));
+  if (!ij.ok()) return ij.status();
+  const std::string id = JsonString(*ij, "Id");
   if (!id.empty()) {
     absl::StatusOr<std::optional<ImageView>> cached = CachedView(cache, id, "docker-daemon", ref);
     if (!cached.ok()) return cached.status();
@@ -447,9 +448,11 @@ absl::StatusOr<ImageView> ReadDaemonImage(const std::string& ref, const ReadOpti
       return absl::NotFoundError(absl::StrCat("No such image in the engine at ", client->host()));
     }
     if (!info.ok()) return info.status();
-    nlohmann::json j = nlohmann::json::parse(*info, nullptr, false);
-    if (j.is_object() && j.contains("Id") && j["Id"].is_string()) {
-      absl::StatusOr<std::optional<ImageView>> stored = ImageFromEngineStorage(*client, j["Id"].get<std::string>(), options.jobs);
+    absl::StatusOr<nlohmann::json> j =
+        ParseJson(*info, absl::StrCat("the engine at ", client->host(), "'s description of the image"));
+    if (!j.ok()) return j.status();
+    if (std::string id = JsonString(*j, "Id"); !id.empty()) {
+      absl::StatusOr<std::optional<ImageView>> stored = ImageFromEngineStorage(*client, id, options.jobs);
       if (!stored.ok()) return stored.status();
       if (stored->has_value()) return std::move(**stored);
     }

@@ -80,6 +80,23 @@ class ZstdReader : public ByteReader {
 };
 
 /// Parses a JSON document; errors name `what`.
+/// What the engine says of a container (GET /containers/{id}/json?size=1).
+struct ContainerDescription {
+  ContainerInfo info;               // id, name, status, image, Config.Image, mounts
+  std::optional<uint64_t> size_rw;  // SizeRw, when given
+  std::string upper_dir;            // overlay2's UpperDir ("" for other drivers)
+};
+/// Errors: not JSON, not an object, no id or image, a mount without an absolute destination.
+absl::StatusOr<ContainerDescription> ParseContainerDescription(const std::string& text);
+
+/// The engine's change list (GET /containers/{id}/changes): changed paths, and deleted ones
+/// (Kind 2), cleaned. Errors: not JSON, not an array (null is empty), an entry without Path or Kind.
+struct ChangeList {
+  std::vector<std::string> changed;
+  std::vector<std::string> deleted;
+};
+absl::StatusOr<ChangeList> ParseChangeList(const std::string& text);
+
 absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text, absl::string_view what);
 
 /// "os/architecture[/variant]" of an OCI descriptor's `platform` or of an image config.

@@ -296,21 +296,36 @@ void EraseBelow(std::map<std::string, ViewEntry>& view, const std::string& dir) 
   view.erase(view.lower_bound(lo), view.lower_bound(hi));
 }
 
-void AddParents(std::map<std::string, ViewEntry>& view, const std::string& path, int layer) {
+// The directories above `path`, made where the layers below have none. A symlink or a file
+// above it is an error: extracting the entry would write through the symlink (moby's and
+// containerd's extractors resolve it inside the root) or fail (a file is no directory), and
+// this view does not follow symlinks.
+absl::Status AddParents(std::map<std::string, ViewEntry>& view, const std::string& path, int layer) {
   size_t pos = path.rfind('/');
+  std::vector<std::string> missing;
   while (pos != std::string::npos && pos > 0) {
     std::string parent = path.substr(0, pos);
     auto it = view.find(parent);
-    if (it != view.end() && it->second.file.type == FileType::kDir) return;
+    if (it != view.end()) {
+      if (it->second.file.type == FileType::kDir) break;
+      return absl::InvalidArgumentError(absl::StrCat(
+          "layer ", layer, ": ", path, " lies through ",
+          it->second.file.type == FileType::kSymlink ? absl::StrCat("the symlink ", parent, " (-> ", it->second.file.target, ")")
+                                                     : absl::StrCat("the file ", parent),
+          ", which stalecheck does not follow; docker's extractors would write it elsewhere or fail"));
+    }
+    missing.push_back(std::move(parent));
+    pos = missing.back().rfind('/');
+  }
+  for (std::string& parent : missing) {
     ViewEntry dir;
     dir.file.path = parent;
     dir.file.type = FileType::kDir;
     dir.file.mode = 0755;
     dir.layer = layer;
-    if (it != view.end()) EraseBelow(view, parent);
-    view[parent] = std::move(dir);
-    pos = parent.rfind('/');
+    view[std::move(parent)] = std::move(dir);
   }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -348,7 +363,7 @@ absl::Status ApplyLayer(LayeredFiles& out, LayerContents layer) {
     if (it != view.end() && it->second.file.type == FileType::kDir && ve.file.type != FileType::kDir) {
       EraseBelow(view, path);  // a file over a directory replaces its subtree
     }
-    AddParents(view, path, index);
+    if (absl::Status st = AddParents(view, path, index); !st.ok()) return st;
     changes.entries.push_back(ve.file);
     view.insert_or_assign(path, std::move(ve));
   }

@@ -121,42 +121,6 @@ absl::StatusOr<Credentials> FromAuthEntry(const nlohmann::json& e, const std::st
   return c;
 }
 
-struct Challenge {
-  std::string scheme;  // "bearer", "basic", or "" (none needed)
-  std::map<std::string, std::string> params;
-};
-
-// Parses one WWW-Authenticate value: `Bearer realm="…",service="…",scope="a,b"`.
-Challenge ParseChallenge(const std::string& value) {
-  Challenge c;
-  size_t sp = value.find(' ');
-  c.scheme = absl::AsciiStrToLower(value.substr(0, sp));
-  if (sp == std::string::npos) return c;
-  size_t i = sp + 1;
-  while (i < value.size()) {
-    while (i < value.size() && (value[i] == ' ' || value[i] == ',')) ++i;
-    size_t eq = value.find('=', i);
-    if (eq == std::string::npos) break;
-    std::string key = absl::AsciiStrToLower(std::string(absl::StripAsciiWhitespace(value.substr(i, eq - i))));
-    std::string val;
-    i = eq + 1;
-    if (i < value.size() && value[i] == '"') {
-      ++i;
-      while (i < value.size() && value[i] != '"') {
-        if (value[i] == '\\' && i + 1 < value.size()) ++i;
-        val += value[i++];
-      }
-      ++i;
-    } else {
-      size_t end = value.find(',', i);
-      val = value.substr(i, end == std::string::npos ? std::string::npos : end - i);
-      i = end == std::string::npos ? value.size() : end;
-    }
-    c.params[key] = val;
-  }
-  return c;
-}
-
 struct Response {
   long status = 0;
   std::string body;
@@ -295,7 +259,7 @@ struct RegistryClient::Impl {
   RegistryOptions options;
   std::string base;  // "https://HOST" or "http://HOST"
   bool settled = false;
-  Challenge challenge;
+  WwwAuthenticate challenge;
   Credentials creds;
   std::string authorization;  // the header value, once known
 
@@ -382,7 +346,7 @@ struct RegistryClient::Impl {
       if (r->status == 200) return absl::OkStatus();
       if (r->status == 401 && !refreshed && challenge.scheme == "bearer") {
         refreshed = true;
-        Challenge again = ParseChallenge(r->Header("www-authenticate"));
+        WwwAuthenticate again = ParseWwwAuthenticate(r->Header("www-authenticate"));
         if (again.scheme == "bearer") challenge = again;
         if (absl::Status s = FetchToken(); !s.ok()) return s;
         --attempt;
@@ -440,7 +404,7 @@ struct RegistryClient::Impl {
     if (r.status != 401) return StatusError(r.status, "GET /v2/");
     // Several challenges: take one we can answer.
     for (auto [it, end] = r.headers.equal_range("www-authenticate"); it != end; ++it) {
-      Challenge c = ParseChallenge(it->second);
+      WwwAuthenticate c = ParseWwwAuthenticate(it->second);
       if (c.scheme == "bearer" || (c.scheme == "basic" && challenge.scheme.empty())) challenge = c;
     }
     if (challenge.scheme == "basic") {
@@ -559,6 +523,36 @@ absl::Status RegistryClient::StreamBlob(const std::string& digest, const std::fu
   Response r;
   r.sink = &sink;
   return impl_->Get(absl::StrCat("/v2/", impl_->ref.repository, "/blobs/", digest), {}, &r, absl::StrCat("blob ", digest));
+}
+
+WwwAuthenticate ParseWwwAuthenticate(const std::string& value) {
+  WwwAuthenticate c;
+  size_t sp = value.find(' ');
+  c.scheme = absl::AsciiStrToLower(value.substr(0, sp));
+  if (sp == std::string::npos) return c;
+  size_t i = sp + 1;
+  while (i < value.size()) {
+    while (i < value.size() && (value[i] == ' ' || value[i] == ',')) ++i;
+    size_t eq = value.find('=', i);
+    if (eq == std::string::npos) break;
+    std::string key = absl::AsciiStrToLower(std::string(absl::StripAsciiWhitespace(value.substr(i, eq - i))));
+    std::string val;
+    i = eq + 1;
+    if (i < value.size() && value[i] == '"') {
+      ++i;
+      while (i < value.size() && value[i] != '"') {
+        if (value[i] == '\\' && i + 1 < value.size()) ++i;
+        val += value[i++];
+      }
+      ++i;
+    } else {
+      size_t end = value.find(',', i);
+      val = value.substr(i, end == std::string::npos ? std::string::npos : end - i);
+      i = end == std::string::npos ? value.size() : end;
+    }
+    c.params[key] = val;
+  }
+  return c;
 }
 
 }  // namespace stalecheck
