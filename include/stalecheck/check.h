@@ -14,6 +14,7 @@
 #include "stalecheck/image.h"
 #include "stalecheck/report.h"
 #include "stalecheck/rules.h"
+#include "stalecheck/util.h"
 
 namespace stalecheck {
 
@@ -26,6 +27,7 @@ struct CheckRequest {
   /// Dockerfile text given inline (compose's `dockerfile_inline`), used instead of a file.
   std::optional<std::string> dockerfile_inline;
   ReadOptions read;
+  PhaseTimer* timer = nullptr;  // --timings: the phases are recorded here
 };
 
 struct CheckOutcome {

@@ -84,4 +84,32 @@ std::string FormatMode(uint32_t mode);
 /// discarded; its standard output when it exits 0, else nullopt (also when it cannot start).
 std::optional<std::string> RunCapture(const std::vector<std::string>& argv, const std::string& input = "");
 
+/// Per-phase wall and CPU time (mold's Timer): phases are recorded in order; CPU is the
+/// process's (every thread) over the phase, so phases that overlap count their threads'
+/// CPU in each.
+class PhaseTimer {
+ public:
+  /// Starts a phase; it ends when the next starts, or at Stop.
+  void Start(const std::string& phase);
+  void Stop();
+  /// A phase measured elsewhere (a thread beside the main one), by its wall time alone.
+  void Add(const std::string& phase, double wall_seconds);
+  /// "timings: read image 0.412 s wall 0.398 s cpu; …; total …", one line.
+  std::string Line() const;
+
+ private:
+  struct Phase {
+    std::string name;
+    double wall = 0;
+    double cpu = -1;  // -1: not measured
+  };
+  std::vector<Phase> phases_;
+  std::string current_;
+  double wall_start_ = 0, cpu_start_ = 0, first_wall_ = -1, first_cpu_ = 0;
+};
+
+/// Seconds on a steady clock, and the process's CPU seconds (user + system, every thread).
+double WallSeconds();
+double CpuSeconds();
+
 }  // namespace stalecheck

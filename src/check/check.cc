@@ -61,14 +61,22 @@ absl::StatusOr<CheckOutcome> RunCheck(const CheckRequest& req) {
     absl::Status rules;
     std::optional<absl::StatusOr<Context>> context;
   };
+  PhaseTimer scratch_timer;
+  PhaseTimer& timer = req.timer != nullptr ? *req.timer : scratch_timer;
+  timer.Start("read image");
+  double context_wall = 0;
   std::future<Early> early = std::async(std::launch::async, [&] {
+    const double t0 = WallSeconds();
     Early e{req.context, absl::OkStatus(), std::nullopt};
     e.rules = ChooseRules(req.build_rules, guess, docker_host, req.read.timeout, &e.options);
     if (e.rules.ok()) e.context = LoadContext(e.options);
+    context_wall = WallSeconds() - t0;
     return e;
   });
   absl::StatusOr<ImageView> view = ReadImage(req.target, req.read);
   Early spec = early.get();
+  timer.Stop();
+  timer.Add("read context (beside the image)", context_wall);
   if (!view.ok()) return view.status();
 
   const ImageBuilder builder = !req.maps.empty() || view->history.empty() ? ImageBuilder::kUnknown
@@ -81,9 +89,9 @@ absl::StatusOr<CheckOutcome> RunCheck(const CheckRequest& req) {
   } else if (absl::Status s = ChooseRules(req.build_rules, builder, docker_host, req.read.timeout, &copts); !s.ok()) {
     return s;
   }
-  absl::StatusOr<Context> ctx = spec.context && copts.rules.name == spec.options.rules.name
-                                    ? std::move(*spec.context)
-                                    : LoadContext(copts);
+  const bool again = !(spec.context && copts.rules.name == spec.options.rules.name);
+  if (again) timer.Start(absl::StrCat("read context again (", copts.rules.name, " rules)"));
+  absl::StatusOr<Context> ctx = again ? LoadContext(copts) : std::move(*spec.context);
   if (!ctx.ok()) return ctx.status();
   ctx->build_rules_chosen_by = copts.rules_chosen_by;
   if (req.dockerfile_inline) {
@@ -91,6 +99,7 @@ absl::StatusOr<CheckOutcome> RunCheck(const CheckRequest& req) {
     ctx->dockerfile = "dockerfile_inline";
   }
 
+  timer.Start("plan");
   absl::StatusOr<CopyPlan> plan = Plan(req, *ctx);
   if (!plan.ok()) return plan.status();
 
@@ -100,10 +109,12 @@ absl::StatusOr<CheckOutcome> RunCheck(const CheckRequest& req) {
   for (const BuildStep& s : plan->steps) {
     if (s.FromContext()) roots.push_back(s.dest);
   }
+  if (view->container) timer.Start("read container paths");
   if (absl::Status s = ReadContainerPaths(*view, roots, req.read); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat(req.target.ToString(), ": ", s.message()));
   }
 
+  timer.Start("compare");
   CompareOptions cmp;
   cmp.claims_whole_dest = !req.maps.empty();
   cmp.read_context_file = ctx->read_file;
@@ -113,6 +124,7 @@ absl::StatusOr<CheckOutcome> RunCheck(const CheckRequest& req) {
   if (!compared.ok()) {
     return absl::Status(compared.status().code(), absl::StrCat(req.target.ToString(), ": ", compared.status().message()));
   }
+  timer.Stop();
   std::string uri = req.dockerfile_inline ? std::string() : RepoRelativePath(ctx->dockerfile);
   return CheckOutcome{std::move(*ctx), std::move(*plan), std::move(*view), std::move(*compared), std::move(uri)};
 }

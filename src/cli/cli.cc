@@ -120,13 +120,16 @@ absl::StatusOr<int> RunFingerprint(const Args& args) {
       "root-only", "print only the root digest")(
       "build-rules", kBuildRulesHelp, cxxopts::value<std::string>()->default_value("auto"))(
       "docker-host", "Engine API endpoint, asked for its preferred builder", cxxopts::value<std::string>()->default_value(""))(
-      "j,jobs", "worker threads", cxxopts::value<int>()->default_value("0"))("h,help", "show these options");
+      "j,jobs", "worker threads", cxxopts::value<int>()->default_value("0"))(
+      "timings", "per-phase wall and CPU time on standard error")("h,help", "show these options");
   absl::StatusOr<cxxopts::ParseResult> r = Parse(o, args);
   if (!r.ok()) return r.status();
   if (r->count("help")) return Help(o);
   if (!r->unmatched().empty()) {
     return absl::InvalidArgumentError(absl::StrCat("fingerprint: unexpected argument '", r->unmatched()[0], "'"));
   }
+  PhaseTimer timer;
+  timer.Start("read context");
   absl::StatusOr<std::string> format = FormatFlag(*r, {"text", "json"});
   if (!format.ok()) return format.status();
   ContextOptions opts;
@@ -141,6 +144,7 @@ absl::StatusOr<int> RunFingerprint(const Args& args) {
   }
   absl::StatusOr<Context> ctx = LoadContext(opts);
   if (!ctx.ok()) return ctx.status();
+  timer.Start("report");
   std::string out;
   if (r->count("root-only")) {
     out = *format == "json" ? JsonText({{"schema_version", 1}, {"root", ctx->root.Hex()}}, -1)
@@ -151,6 +155,8 @@ absl::StatusOr<int> RunFingerprint(const Args& args) {
     out = FingerprintText(*ctx);
   }
   if (absl::Status s = Write(out); !s.ok()) return s;
+  timer.Stop();
+  if (r->count("timings")) std::fprintf(stderr, "%s\n", timer.Line().c_str());
   return 0;
 }
 
@@ -159,7 +165,8 @@ absl::StatusOr<int> RunInspect(const Args& args) {
   o.add_options()("target", "the image", cxxopts::value<std::string>())(
       "path", "only paths under this prefix (repeatable)", cxxopts::value<std::vector<std::string>>())(
 
-      "format", "text or json", cxxopts::value<std::string>()->default_value("text"))("h,help", "show these options");
+      "format", "text or json", cxxopts::value<std::string>()->default_value("text"))(
+      "timings", "per-phase wall and CPU time on standard error")("h,help", "show these options");
   AddImageReadFlags(o);
   o.parse_positional({"target"});
   o.positional_help("TARGET");
@@ -176,6 +183,8 @@ absl::StatusOr<int> RunInspect(const Args& args) {
   if (!target.ok()) return target.status();
   absl::StatusOr<ReadOptions> read_opts = ImageReadOptions(*r);
   if (!read_opts.ok()) return read_opts.status();
+  PhaseTimer timer;
+  timer.Start("read image");
   absl::StatusOr<ImageView> view = ReadImage(*target, *read_opts);
   if (!view.ok()) return view.status();
   std::vector<std::string> prefixes;
@@ -198,8 +207,11 @@ absl::StatusOr<int> RunInspect(const Args& args) {
       it = keep ? std::next(it) : view->files.erase(it);
     }
   }
+  timer.Start("report");
   std::string out = *format == "json" ? JsonText(InspectJson(*view)) : InspectText(*view);
   if (absl::Status s = Write(out); !s.ok()) return s;
+  timer.Stop();
+  if (r->count("timings")) std::fprintf(stderr, "%s\n", timer.Line().c_str());
   return 0;
 }
 
@@ -251,8 +263,8 @@ void AddCheckFlags(cxxopts::Options& o) {
       "rev", "take the context from this git revision", cxxopts::value<std::string>()->default_value(""))(
       "build-rules", kBuildRulesHelp, cxxopts::value<std::string>()->default_value("auto"))(
       "format", "text, json, junit, sarif or github", cxxopts::value<std::string>()->default_value("text"))(
-      "o,output", "write the report to FILE", cxxopts::value<std::string>()->default_value(""))("h,help",
-                                                                                                  "show these options");
+      "o,output", "write the report to FILE", cxxopts::value<std::string>()->default_value(""))(
+      "timings", "per-phase wall and CPU time on standard error")("h,help", "show these options");
   AddImageReadFlags(o);
 }
 
@@ -311,8 +323,11 @@ absl::StatusOr<int> CheckCommand(const Args& args, std::string* output_flag) {
     if (!m.ok()) return m.status();
     req->maps = std::move(*m);
   }
+  PhaseTimer timer;
+  if (r->count("timings")) req->timer = &timer;
   absl::StatusOr<CheckOutcome> outcome = stalecheck::RunCheck(*req);
   if (!outcome.ok()) return outcome.status();
+  timer.Start("report");
   CheckReport report = outcome->Report();
   const std::string output = (*r)["output"].as<std::string>();
   std::string text;
@@ -328,6 +343,8 @@ absl::StatusOr<int> CheckCommand(const Args& args, std::string* output_flag) {
     text = CheckText(report, ColorFor(output));
   }
   if (absl::Status s = Emit(text, output); !s.ok()) return s;
+  timer.Stop();
+  if (r->count("timings")) std::fprintf(stderr, "%s\n", timer.Line().c_str());
   return outcome->result.stale ? 1 : 0;
 }
 
@@ -375,8 +392,11 @@ absl::StatusOr<int> AuditCommand(const Args& args, std::string* output_flag) {
     co.project_directory = (*r)["project-directory"].as<std::string>();
     req.compose = std::move(co);
   }
+  PhaseTimer timer;
+  if (r->count("timings")) req.base.timer = &timer;
   absl::StatusOr<AuditResult> result = RunAudit(req);
   if (!result.ok()) return result.status();
+  timer.Start("report");
   AuditReport report = MakeAuditReport(*result);
   const std::string output = (*r)["output"].as<std::string>();
   std::string text;
@@ -392,6 +412,8 @@ absl::StatusOr<int> AuditCommand(const Args& args, std::string* output_flag) {
     text = AuditText(report, ColorFor(output));
   }
   if (absl::Status s = Emit(text, output); !s.ok()) return s;
+  timer.Stop();
+  if (r->count("timings")) std::fprintf(stderr, "%s\n", timer.Line().c_str());
   return result->stale ? 1 : 0;
 }
 
@@ -485,7 +507,8 @@ const std::vector<Command>& Commands() {
       {"check",
        "check TARGET [-C DIR] [-f DOCKERFILE] [--target STAGE] [--build-arg K=V]... [--rev REV] [--map SRC:DEST]... "
        "[--platform OS/ARCH] [--build-rules auto|NAME] [--format text|json|junit|sarif|github] [-o FILE] [-j N] "
-       "[--docker-host URL] [--timeout SECONDS] [--engine-read auto|api] [--tls-verify=false] [--cert-dir DIR] [--no-cache]",
+       "[--docker-host URL] [--timeout SECONDS] [--engine-read auto|api] [--tls-verify=false] [--cert-dir DIR] [--no-cache] "
+       "[--timings]",
        "say which files in the image differ from the build context, and which layer and line put them there",
        RunCheck},
       {"inspect", "inspect TARGET [--path PREFIX]... [--platform OS/ARCH] [--format text|json] [-j N] [--docker-host URL] "

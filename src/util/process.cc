@@ -8,8 +8,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <thread>
 
+#include "absl/strings/str_format.h"
 #include "stalecheck/util.h"
 
 extern char** environ;
@@ -74,6 +77,50 @@ std::optional<std::string> RunCapture(const std::vector<std::string>& argv_in, c
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
   return result;
+}
+
+double WallSeconds() {
+  struct timespec t;
+  ::clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
+
+double CpuSeconds() {
+  struct timespec t;
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
+
+void PhaseTimer::Start(const std::string& phase) {
+  Stop();
+  current_ = phase;
+  wall_start_ = WallSeconds();
+  cpu_start_ = CpuSeconds();
+  if (first_wall_ < 0) {
+    first_wall_ = wall_start_;
+    first_cpu_ = cpu_start_;
+  }
+}
+
+void PhaseTimer::Stop() {
+  if (current_.empty()) return;
+  phases_.push_back({current_, WallSeconds() - wall_start_, CpuSeconds() - cpu_start_});
+  current_.clear();
+}
+
+void PhaseTimer::Add(const std::string& phase, double wall_seconds) { phases_.push_back({phase, wall_seconds, -1}); }
+
+std::string PhaseTimer::Line() const {
+  std::string out = "timings:";
+  for (const Phase& p : phases_) {
+    absl::StrAppendFormat(&out, " %s %.3f s wall", p.name, p.wall);
+    if (p.cpu >= 0) absl::StrAppendFormat(&out, " %.3f s cpu", p.cpu);
+    out += ";";
+  }
+  if (first_wall_ >= 0) {
+    absl::StrAppendFormat(&out, " total %.3f s wall %.3f s cpu", WallSeconds() - first_wall_, CpuSeconds() - first_cpu_);
+  }
+  return out;
 }
 
 }  // namespace stalecheck
