@@ -66,6 +66,13 @@ TEST_SUITE("report escaping") {
     for (char c : text) lines += c == '\n';
     CHECK(lines == 4);  // three entries and the root line
     auto doc = nlohmann::json::parse(JsonText(stalecheck::FingerprintJson(*ctx)));
+    // Written an entry at a time, the text is the same.
+    std::string streamed;
+    REQUIRE(stalecheck::WriteFingerprintJson(*ctx, [&](absl::string_view p) {
+              streamed.append(p.data(), p.size());
+              return absl::OkStatus();
+            }).ok());
+    CHECK(streamed == JsonText(stalecheck::FingerprintJson(*ctx)));
     REQUIRE(doc["files"].size() == 3);
     CHECK(doc["files"][0]["path"] == "bad\xEF\xBF\xBDname");
     CHECK(doc["files"][1]["path"] == "new\nline");

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -48,6 +49,11 @@ struct FileDigest {
 
 /// XXH3-128 of a file's bytes, read in bounded chunks. Errors name the path.
 absl::StatusOr<FileDigest> HashFile(const std::string& path);
+
+/// A test seam: `hook(path)` runs inside HashFile after the first chunk of each pass over a
+/// file larger than one chunk (256 KiB), so that a test can change the file mid-read. Not
+/// thread-safe; null removes it.
+void SetHashReadHookForTest(std::function<void(const std::string&)> hook);
 
 /// Incremental SHA-256, for blob digests and diff_ids.
 class Sha256 {

@@ -1,12 +1,14 @@
 #pragma once
 // Formats results; computes nothing.
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
 #include "stalecheck/compare.h"
@@ -17,6 +19,9 @@ namespace stalecheck {
 
 /// SPEC §5 `fingerprint` JSON.
 nlohmann::ordered_json FingerprintJson(const Context& ctx);
+/// The same document's text (JsonText of FingerprintJson), handed to `write` in pieces of
+/// about a megabyte, so that memory does not grow with the JSON of every entry.
+absl::Status WriteFingerprintJson(const Context& ctx, const std::function<absl::Status(absl::string_view)>& write);
 /// One line per entry (type, mode, size, digest, path), then the root line.
 std::string FingerprintText(const Context& ctx);
 

@@ -150,7 +150,10 @@ absl::StatusOr<int> RunFingerprint(const Args& args) {
     out = *format == "json" ? JsonText({{"schema_version", 1}, {"root", ctx->root.Hex()}}, -1)
                             : ctx->root.Hex() + "\n";
   } else if (*format == "json") {
-    out = JsonText(FingerprintJson(*ctx));
+    if (absl::Status s = WriteFingerprintJson(*ctx, [](absl::string_view piece) { return Write(std::string(piece)); });
+        !s.ok()) {
+      return s;
+    }
   } else {
     out = FingerprintText(*ctx);
   }

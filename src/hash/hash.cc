@@ -43,6 +43,11 @@ Digest128 StreamHasher::Finish() const {
 
 namespace {
 
+std::function<void(const std::string&)>& ReadHook() {
+  static std::function<void(const std::string&)> hook;
+  return hook;
+}
+
 // One pass over an open file from its start.
 absl::StatusOr<FileDigest> HashOpenFile(int fd_num, const std::string& path) {
   if (::lseek(fd_num, 0, SEEK_SET) < 0) return ErrnoStatus(errno, absl::StrCat("reading ", path));
@@ -68,6 +73,7 @@ absl::StatusOr<FileDigest> HashOpenFile(int fd_num, const std::string& path) {
   StreamHasher hasher;
   hasher.Update(buf.data(), static_cast<size_t>(n));
   uint64_t total = static_cast<uint64_t>(n);
+  if (ReadHook()) ReadHook()(path);
   for (;;) {
     n = ::read(fd.get(), buf.data(), kChunk);
     if (n < 0) {
@@ -87,6 +93,8 @@ bool SameStat(const struct stat& a, const struct stat& b) {
 }
 
 }  // namespace
+
+void SetHashReadHookForTest(std::function<void(const std::string&)> hook) { ReadHook() = std::move(hook); }
 
 absl::StatusOr<FileDigest> HashFile(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));

@@ -10,17 +10,16 @@ nlohmann::ordered_json OptJson(const std::optional<std::string>& s) {
 
 }  // namespace
 
-nlohmann::ordered_json FingerprintJson(const Context& ctx) {
-  nlohmann::ordered_json files = nlohmann::ordered_json::array();
-  for (const FileEntry& e : ctx.entries) {
-    nlohmann::ordered_json f = {{"path", e.path},
-                        {"type", FileTypeName(e.type)},
-                        {"mode", FormatMode(e.mode)},
-                        {"size", e.size}};
-    f["digest"] = e.type == FileType::kDir ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(e.digest.ToString());
-    if (e.type == FileType::kSymlink || e.type == FileType::kSpecial) f["target"] = e.target;
-    files.push_back(std::move(f));
-  }
+namespace {
+
+nlohmann::ordered_json FingerprintEntry(const FileEntry& e) {
+  nlohmann::ordered_json f = {{"path", e.path}, {"type", FileTypeName(e.type)}, {"mode", FormatMode(e.mode)}, {"size", e.size}};
+  f["digest"] = e.type == FileType::kDir ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(e.digest.ToString());
+  if (e.type == FileType::kSymlink || e.type == FileType::kSpecial) f["target"] = e.target;
+  return f;
+}
+
+nlohmann::ordered_json FingerprintHead(const Context& ctx) {
   return {{"schema_version", 1},
           {"root", ctx.root.Hex()},
           {"context",
@@ -28,8 +27,45 @@ nlohmann::ordered_json FingerprintJson(const Context& ctx) {
             {"source", ctx.source},
             {"commit", OptJson(ctx.commit)},
             {"ignore_file", ctx.ignore_file.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(ctx.ignore_file)},
-            {"build_rules", ctx.build_rules}}},
-          {"files", std::move(files)}};
+            {"build_rules", ctx.build_rules}}}};
+}
+
+}  // namespace
+
+nlohmann::ordered_json FingerprintJson(const Context& ctx) {
+  nlohmann::ordered_json files = nlohmann::ordered_json::array();
+  for (const FileEntry& e : ctx.entries) files.push_back(FingerprintEntry(e));
+  nlohmann::ordered_json doc = FingerprintHead(ctx);
+  doc["files"] = std::move(files);
+  return doc;
+}
+
+absl::Status WriteFingerprintJson(const Context& ctx, const std::function<absl::Status(absl::string_view)>& write) {
+  // The text JsonText(FingerprintJson(ctx)) gives, written an entry at a time: a million
+  // entries as one JSON document in memory would take a gigabyte.
+  std::string out = JsonText(FingerprintHead(ctx));
+  out.resize(out.size() - 2);  // "}\n"
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  out += ctx.entries.empty() ? ",\n  \"files\": []\n}\n" : ",\n  \"files\": [\n";
+  for (size_t i = 0; i < ctx.entries.size(); ++i) {
+    const std::string entry = JsonText(FingerprintEntry(ctx.entries[i]));
+    size_t start = 0;
+    while (start < entry.size()) {
+      size_t nl = entry.find('\n', start);
+      if (nl == std::string::npos) nl = entry.size();
+      if (nl > start) {
+        absl::StrAppend(&out, "    ", absl::string_view(entry).substr(start, nl - start));
+        if (nl + 1 < entry.size()) out += '\n';
+      }
+      start = nl + 1;
+    }
+    out += i + 1 < ctx.entries.size() ? ",\n" : "\n  ]\n}\n";
+    if (out.size() >= (1 << 20)) {
+      if (absl::Status s = write(out); !s.ok()) return s;
+      out.clear();
+    }
+  }
+  return write(out);
 }
 
 nlohmann::ordered_json InspectJson(const ImageView& view) {

@@ -45,3 +45,15 @@ class Action(engine.Scenario):
             self.assertEqual(p.returncode, 2)
         finally:
             engine.run(engine.DOCKER, "rmi", "-f", tag, check=False)
+
+    def test_timings_name_each_phase_on_stderr_and_leave_the_report_alone(self):
+        demo = os.path.join(engine.FIXTURES, "demo")
+        args = ("check", "docker-archive:" + os.path.join(demo, "app-old.tar"), "-C", os.path.join(demo, "context"))
+        code, plain, _ = engine.stalecheck(*args)
+        code_t, timed, err = engine.stalecheck(*args, "--timings")
+        self.assertEqual((code, code_t), (1, 1))
+        self.assertEqual(plain, timed)
+        line = err.strip().splitlines()[-1]
+        self.assertTrue(line.startswith("timings: read image "), err)
+        for phase in ("read context (beside the image)", "plan", "compare", "report", "total"):
+            self.assertIn(phase, line)
