@@ -195,3 +195,30 @@ TEST_SUITE("compose") {
 
 }  // namespace
 }  // namespace stalecheck
+
+namespace stalecheck {
+namespace {
+
+TEST_SUITE("compose: hostile YAML") {
+  // Found by fuzz_compose: an alias inside its own anchor made an endless tree.
+  TEST_CASE("an alias inside its own anchor, deep nesting and alias bombs are errors, not a crash") {
+    testing::TempDir d;
+    ComposeOptions o;
+    o.files = {d / "c.yaml"};
+    o.getenv = [](const std::string&) { return std::nullopt; };
+    for (const std::string& text :
+         {std::string("x: &a\n  web:\n    <<: *a\n"), std::string(5000, '[') + std::string(5000, ']') + "\n",
+          std::string("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                      "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                      "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+                      "g: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\nservices: {}\n")}) {
+      d.Write("c.yaml", text);
+      absl::StatusOr<ComposeProject> p = LoadCompose(o);
+      REQUIRE_FALSE(p.ok());
+      CHECK(std::string(p.status().message()).find(d / "c.yaml") == 0);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace stalecheck

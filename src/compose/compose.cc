@@ -125,8 +125,23 @@ class Interpolator {
   const Lookup& lookup_;
 };
 
+// Bounds on what aliases can make of a small file: an alias inside its own anchor is a cycle,
+// and aliases of aliases grow exponentially ("billion laughs").
+constexpr int kMaxDepth = 64;
+constexpr size_t kMaxNodes = 1 << 20;
+
+struct Budget {
+  size_t nodes = 0;
+};
+
 // A YAML tree as JSON: scalars interpolated (as strings), `<<` merge keys applied.
-absl::StatusOr<Json> ToJson(const YAML::Node& node, const Lookup& lookup) {
+absl::StatusOr<Json> ToJson(const YAML::Node& node, const Lookup& lookup, Budget& budget, int depth) {
+  if (depth > kMaxDepth) {
+    return absl::InvalidArgumentError(absl::StrCat("nested over ", kMaxDepth, " levels deep (or an alias inside its own anchor)"));
+  }
+  if (++budget.nodes > kMaxNodes) {
+    return absl::InvalidArgumentError(absl::StrCat("over ", kMaxNodes, " values once its aliases are expanded"));
+  }
   switch (node.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined:
@@ -136,7 +151,7 @@ absl::StatusOr<Json> ToJson(const YAML::Node& node, const Lookup& lookup) {
     case YAML::NodeType::Sequence: {
       Json a = Json::array();
       for (const YAML::Node& item : node) {
-        absl::StatusOr<Json> v = ToJson(item, lookup);
+        absl::StatusOr<Json> v = ToJson(item, lookup, budget, depth + 1);
         if (!v.ok()) return v;
         a.push_back(std::move(*v));
       }
@@ -147,7 +162,7 @@ absl::StatusOr<Json> ToJson(const YAML::Node& node, const Lookup& lookup) {
       Json merged = Json::object();
       for (const auto& kv : node) {
         const std::string key = kv.first.Scalar();
-        absl::StatusOr<Json> v = ToJson(kv.second, lookup);
+        absl::StatusOr<Json> v = ToJson(kv.second, lookup, budget, depth + 1);
         if (!v.ok()) return v;
         if (key == "<<") {
           // YAML's merge key: a mapping, or a list of them, whose keys this mapping lacks.
@@ -413,7 +428,8 @@ absl::StatusOr<ComposeProject> LoadCompose(const ComposeOptions& o) {
       return absl::InvalidArgumentError(absl::StrCat(f, ":", e.mark.line + 1, ": not YAML: ", e.msg));
     }
     if (!root.IsMap()) return absl::InvalidArgumentError(absl::StrCat(f, ": a compose file is a mapping at the top"));
-    absl::StatusOr<Json> doc = ToJson(root, env);
+    Budget budget;
+    absl::StatusOr<Json> doc = ToJson(root, env, budget, 0);
     if (!doc.ok()) return absl::Status(doc.status().code(), absl::StrCat(f, ": ", doc.status().message()));
     if (doc->contains("include")) {
       return absl::UnimplementedError(absl::StrCat(f, ": top-level include: is not read; merge the files with --compose"));
