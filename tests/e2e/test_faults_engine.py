@@ -12,6 +12,7 @@ import socketserver
 import subprocess
 import tempfile
 import threading
+import unittest
 import uuid
 
 import engine
@@ -224,3 +225,27 @@ class Faults(engine.Scenario):
                 self.assertIn(str(status), err)
             finally:
                 srv.shutdown()
+
+
+class ContextFaults(unittest.TestCase):
+    """A context a user cannot read: no engine needed."""
+
+    def test_a_directory_the_user_cannot_read_is_exit_2_naming_it(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to run stalecheck as another user")
+        with tempfile.TemporaryDirectory(prefix="stalecheck-e2e-ctx-") as tmp:
+            os.chmod(tmp, 0o755)
+            ctx = os.path.join(tmp, "ctx")
+            engine.write_tree(ctx, {"Dockerfile": "FROM scratch\nCOPY . /\n", "ok.txt": "x\n", "locked/secret.txt": "s\n"})
+            for d in (ctx, os.path.join(ctx, "locked")):
+                os.chmod(d, 0o755)
+            for f in ("Dockerfile", "ok.txt", "locked/secret.txt"):
+                os.chmod(os.path.join(ctx, f), 0o644)
+            os.chmod(os.path.join(ctx, "locked"), 0o300)  # no read: its names cannot be listed
+            p = subprocess.run(["runuser", "-u", "nobody", "--", engine.STALECHECK, "fingerprint", "-C", ctx,
+                                "--build-rules", "buildx"], capture_output=True, env=dict(engine.ENV, HOME="/"))
+            err = p.stderr.decode()
+            self.assertEqual(p.returncode, 2, err)
+            self.assertEqual(len(err.splitlines()), 1, err)
+            self.assertIn(os.path.join(ctx, "locked"), err)
+            self.assertEqual(p.stdout, b"")
