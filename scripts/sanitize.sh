@@ -5,7 +5,7 @@
 # hash, git blob reading, layer decoding) on real trees. Any report fails the run.
 # Usage: scripts/sanitize.sh [build|run] [FUZZ_SECONDS]   (default: both, 60 s)
 #   build: configure and compile only (scripts/test.sh starts it early, in the background)
-# STALECHECK_SANITIZE_ENGINE picks the engine of the ASan end-to-end run (default 20).
+# STALECHECK_SANITIZE_ENGINE picks the engine of the ASan end-to-end run (default 26).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -31,7 +31,7 @@ run() {
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=87
   echo "== unit tests under ASan+UBSan"
   "$asan/unittest"
-  local engine=${STALECHECK_SANITIZE_ENGINE:-20}
+  local engine=${STALECHECK_SANITIZE_ENGINE:-26}
   echo "== end-to-end suite under ASan+UBSan on engine $engine"
   (cd tests/e2e && STALECHECK="$PWD/../../$asan/stalecheck" STALECHECK_FIXTURES="$PWD/../../fixtures" \
      STALECHECK_ENGINE="$engine" python3 -W ignore -m unittest discover -s . -p 'test_*.py')
