@@ -108,6 +108,10 @@ class PhaseTimer {
   double wall_start_ = 0, cpu_start_ = 0, first_wall_ = -1, first_cpu_ = 0;
 };
 
+/// The process environment's value of `name`; nullopt when it is not set (an empty value is
+/// set).
+std::optional<std::string> GetEnv(const std::string& name);
+
 /// Seconds on a steady clock, and the process's CPU seconds (user + system, every thread).
 double WallSeconds();
 double CpuSeconds();

@@ -256,11 +256,6 @@ bool RemoteContext(const std::string& c) {
          absl::StartsWith(c, "service:");
 }
 
-std::optional<std::string> RealEnv(const std::string& k) {
-  const char* v = std::getenv(k.c_str());
-  return v == nullptr ? std::nullopt : std::optional<std::string>(v);
-}
-
 // The compose files: those named, else COMPOSE_FILE, else the default names from the current
 // directory upwards (and the override file beside the one found).
 absl::StatusOr<std::vector<std::string>> Files(const ComposeOptions& o, const Lookup& env) {
@@ -391,7 +386,7 @@ std::string NormalizeProjectName(const std::string& name) {
 }
 
 absl::StatusOr<ComposeProject> LoadCompose(const ComposeOptions& o) {
-  const Lookup process = o.getenv ? o.getenv : Lookup(RealEnv);
+  const Lookup process = o.getenv ? o.getenv : Lookup(GetEnv);
   absl::StatusOr<std::vector<std::string>> files = Files(o, process);
   if (!files.ok()) return files.status();
   ComposeProject project;

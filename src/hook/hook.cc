@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "src/hook/git.h"
 #include "stalecheck/util.h"
 
 namespace stalecheck {
@@ -21,13 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::optional<std::string> Git(const std::string& repo, std::vector<std::string> args) {
-  std::vector<std::string> argv = {"git", "-C", repo};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::optional<std::string> out = RunCapture(argv);
-  if (out) *out = std::string(absl::StripTrailingAsciiWhitespace(*out));
-  return out;
-}
+using hook_internal::RunGit;
 
 bool Ours(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -84,18 +79,26 @@ struct HookPlace {
 };
 
 absl::StatusOr<HookPlace> FindHooks(const std::string& repo) {
-  if (!Git(repo, {"rev-parse", "--is-inside-work-tree"})) {
+  if (!RunGit(repo, {"rev-parse", "--is-inside-work-tree"})) {
     return absl::InvalidArgumentError(absl::StrCat(repo, " is not inside a git work tree"));
   }
   HookPlace place;
-  std::optional<std::string> dir = Git(repo, {"rev-parse", "--path-format=absolute", "--git-path", "hooks"});
+  std::optional<std::string> dir = RunGit(repo, {"rev-parse", "--path-format=absolute", "--git-path", "hooks"});
   if (!dir) return absl::InternalError(absl::StrCat("git rev-parse --git-path hooks failed in ", repo));
   place.dir = *dir;
-  place.hooks_path = Git(repo, {"config", "--get", "core.hooksPath"}).value_or("");
+  place.hooks_path = RunGit(repo, {"config", "--get", "core.hooksPath"}).value_or("");
   return place;
 }
 
 }  // namespace
+
+std::optional<std::string> hook_internal::RunGit(const std::string& repo, std::vector<std::string> args) {
+  std::vector<std::string> argv = {"git", "-C", repo};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::optional<std::string> out = RunCapture(argv);
+  if (out) *out = std::string(absl::StripTrailingAsciiWhitespace(*out));
+  return out;
+}
 
 bool PushedRef::deletion() const { return IsZeroOid(local_oid); }
 bool PushedRef::new_ref() const { return IsZeroOid(remote_oid); }
@@ -137,7 +140,7 @@ absl::StatusOr<std::string> InstallHook(const HookInstallOptions& o) {
   // a file written into .husky/_ would be overwritten by the next `husky` run.
   const std::string hp = place->hooks_path;
   if (absl::StrContains(hp, ".husky")) {
-    std::optional<std::string> top = Git(o.repo, {"rev-parse", "--show-toplevel"});
+    std::optional<std::string> top = RunGit(o.repo, {"rev-parse", "--show-toplevel"});
     std::string husky_dir = hp;
     if (absl::EndsWith(husky_dir, "/_")) husky_dir.resize(husky_dir.size() - 2);
     if (absl::EndsWith(husky_dir, "/_/")) husky_dir.resize(husky_dir.size() - 3);

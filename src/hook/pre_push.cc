@@ -10,6 +10,7 @@
 #include "absl/strings/strip.h"
 #include "stalecheck/check.h"
 #include "stalecheck/hook.h"
+#include "src/hook/git.h"
 #include "stalecheck/util.h"
 
 namespace stalecheck {
@@ -17,18 +18,7 @@ namespace {
 
 using Lookup = std::function<std::optional<std::string>(const std::string&)>;
 
-std::optional<std::string> Git(const std::string& repo, std::vector<std::string> args) {
-  std::vector<std::string> argv = {"git", "-C", repo};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::optional<std::string> out = RunCapture(argv);
-  if (out) *out = std::string(absl::StripTrailingAsciiWhitespace(*out));
-  return out;
-}
-
-std::optional<std::string> RealEnv(const std::string& k) {
-  const char* v = std::getenv(k.c_str());
-  return v == nullptr ? std::nullopt : std::optional<std::string>(v);
-}
+using hook_internal::RunGit;
 
 std::string Short(const std::string& oid) { return oid.substr(0, 12); }
 
@@ -55,19 +45,19 @@ std::vector<std::string> Differences(const Context& a, const Context& b) {
 }  // namespace
 
 absl::StatusOr<PrePushOutcome> RunPrePush(const PrePushOptions& o) {
-  const Lookup env = o.getenv ? o.getenv : Lookup(RealEnv);
+  const Lookup env = o.getenv ? o.getenv : Lookup(GetEnv);
   // Git runs the hook from the top of the work tree, perhaps with GIT_DIR and friends set
   // (git --git-dir=… push): the work tree is found with them, then they are cleared so that
   // no git run here (submodules, helpers) reads this repository in place of its own.
-  std::optional<std::string> top = Git(".", {"rev-parse", "--show-toplevel"});
+  std::optional<std::string> top = RunGit(".", {"rev-parse", "--show-toplevel"});
   if (!top || top->empty()) return absl::InvalidArgumentError("hook pre-push: not inside a git work tree");
-  const std::optional<std::string> git_dir = Git(".", {"rev-parse", "--absolute-git-dir"});
+  const std::optional<std::string> git_dir = RunGit(".", {"rev-parse", "--absolute-git-dir"});
   if (!git_dir) return absl::InvalidArgumentError("hook pre-push: git rev-parse --absolute-git-dir failed");
   // Every git run from here names the repository, so that clearing git's variables below
   // cannot send it to another one.
   const auto git = [&](std::vector<std::string> args) {
     args.insert(args.begin(), {"--git-dir=" + *git_dir, "--work-tree=" + *top});
-    return Git(*top, std::move(args));
+    return RunGit(*top, std::move(args));
   };
   std::string mode = git({"config", "--get", "stalecheck.hookMode"}).value_or(o.mode);
   if (mode.empty()) mode = "block";
@@ -79,7 +69,7 @@ absl::StatusOr<PrePushOutcome> RunPrePush(const PrePushOptions& o) {
   const std::string dockerfile_rel = git({"config", "--get", "stalecheck.dockerfile"}).value_or("");
   // The configuration is read first: `git -c stalecheck.target=… push` passes it through
   // GIT_CONFIG_PARAMETERS, one of the variables cleared next.
-  if (std::optional<std::string> vars = Git(".", {"rev-parse", "--local-env-vars"})) {
+  if (std::optional<std::string> vars = RunGit(".", {"rev-parse", "--local-env-vars"})) {
     for (absl::string_view v : absl::StrSplit(*vars, '\n', absl::SkipEmpty())) ::unsetenv(std::string(v).c_str());
   }
   const std::string context_dir = CleanPath(absl::StrCat(*top, "/", context_rel));

@@ -10,6 +10,7 @@
 
 #include <time.h>
 
+#include <cstdlib>
 #include <thread>
 
 #include "absl/strings/str_format.h"
@@ -77,6 +78,11 @@ std::optional<std::string> RunCapture(const std::vector<std::string>& argv_in, c
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
   return result;
+}
+
+std::optional<std::string> GetEnv(const std::string& name) {
+  const char* v = std::getenv(name.c_str());
+  return v == nullptr ? std::nullopt : std::optional<std::string>(v);
 }
 
 double WallSeconds() {
