@@ -4,9 +4,7 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <yaml-cpp/yaml.h>
 
 #include "absl/strings/ascii.h"
@@ -237,14 +235,6 @@ void Merge(Json& base, const Json& over) {
   }
 }
 
-absl::StatusOr<std::string> ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot read the compose file"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string Absolute(const std::string& path, const std::string& base) {
   fs::path p(path);
   if (p.is_relative()) p = fs::path(base) / p;
@@ -397,10 +387,9 @@ absl::StatusOr<ComposeProject> LoadCompose(const ComposeOptions& o) {
 
   // The environment: the process's, then the project directory's .env for what it lacks.
   std::map<std::string, std::string> dotenv;
-  if (std::ifstream in(project.working_dir + "/.env", std::ios::binary); in) {
-    std::stringstream ss;
-    ss << in.rdbuf();
-    absl::StatusOr<std::map<std::string, std::string>> parsed = ParseDotEnv(ss.str(), process);
+  // A .env that cannot be read is left out, as one that is not there.
+  if (std::string text; ReadSmallFile(project.working_dir + "/.env", &text).ok()) {
+    absl::StatusOr<std::map<std::string, std::string>> parsed = ParseDotEnv(text, process);
     if (!parsed.ok()) {
       return absl::Status(parsed.status().code(), absl::StrCat(project.working_dir, "/.env ", parsed.status().message()));
     }
@@ -414,11 +403,13 @@ absl::StatusOr<ComposeProject> LoadCompose(const ComposeOptions& o) {
 
   Json model = Json::object();
   for (const std::string& f : project.files) {
-    absl::StatusOr<std::string> text = ReadText(f);
-    if (!text.ok()) return text.status();
+    std::string text;
+    if (absl::Status s = ReadSmallFile(f, &text); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat(f, ": cannot read the compose file (", s.message(), ")"));
+    }
     YAML::Node root;
     try {
-      root = YAML::Load(*text);
+      root = YAML::Load(text);
     } catch (const YAML::Exception& e) {
       return absl::InvalidArgumentError(absl::StrCat(f, ":", e.mark.line + 1, ": not YAML: ", e.msg));
     }
