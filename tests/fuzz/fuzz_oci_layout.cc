@@ -1,6 +1,5 @@
 // An OCI layout whose index, manifest and config are the input (split at "\n--\n"); blobs are
 // stored under their real digests, so the reader gets past digest checks into the JSON.
-#include <openssl/sha.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -9,21 +8,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "src/image/readers.h"
+#include "stalecheck/hash.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {
 
-std::string Sha256(const std::string& s) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), md);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : md) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
-}
+// The hex of a blob's sha256, its file name under blobs/sha256.
+std::string Sha256(const std::string& s) { return stalecheck::Sha256Of(s).substr(7); }
 
 void Put(const std::filesystem::path& p, const std::string& data) { std::ofstream(p, std::ios::binary) << data; }
 
