@@ -61,11 +61,9 @@ OJson AuditJson(const AuditReport& r) {
 }
 
 std::string AuditText(const AuditReport& r, bool color) {
-  const char* red = color ? "\033[31m" : "";
-  const char* green = color ? "\033[32m" : "";
-  const char* yellow = color ? "\033[33m" : "";
-  const char* bold = color ? "\033[1m" : "";
-  const char* reset = color ? "\033[0m" : "";
+  const report_internal::Colors palette(color);
+  const char *red = palette.red, *green = palette.green, *yellow = palette.yellow, *bold = palette.bold,
+             *reset = palette.reset;
   std::string out;
   if (!r.project.empty()) absl::StrAppend(&out, "compose project ", r.project, "\n");
   std::vector<std::string> stale, fresh, unchecked;

@@ -201,10 +201,8 @@ OJson CheckJson(const CheckReport& r) {
 }
 
 std::string CheckText(const CheckReport& r, bool color) {
-  const char* red = color ? "\033[31m" : "";
-  const char* green = color ? "\033[32m" : "";
-  const char* bold = color ? "\033[1m" : "";
-  const char* reset = color ? "\033[0m" : "";
+  const report_internal::Colors palette(color);
+  const char *red = palette.red, *green = palette.green, *bold = palette.bold, *reset = palette.reset;
   std::string out;
   // Group by (layer, instruction) in the order they first appear, findings sorted by path.
   std::vector<std::pair<std::string, std::vector<const Finding*>>> groups;

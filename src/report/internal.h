@@ -10,6 +10,18 @@
 
 namespace stalecheck::report_internal {
 
+/// The terminal colours of the text reports; all empty when colour is off.
+struct Colors {
+  explicit Colors(bool on)
+      : red(on ? "\033[31m" : ""), green(on ? "\033[32m" : ""), yellow(on ? "\033[33m" : ""),
+        bold(on ? "\033[1m" : ""), reset(on ? "\033[0m" : "") {}
+  const char* red;
+  const char* green;
+  const char* yellow;
+  const char* bold;
+  const char* reset;
+};
+
 /// Findings per status, every status present (zero when none).
 std::map<std::string, int> FindingCounts(const CheckResult& r);
 /// "2 stale, 1 outdated-container": the statuses that occur.
