@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "stalecheck/util.h"
+
 #include "stalecheck/entry.h"
 #include "stalecheck/hash.h"
 
@@ -132,6 +134,13 @@ std::string FirstUnreadableFile(const Context& ctx) {
 /// Runs `git ARGS` in `d` (as user t <t@t>, quietly); the test fails where git does.
 inline void Git(const TempDir& d, const std::string& args) {
   REQUIRE(Sh("cd '" + d.path() + "' && git -c user.name=t -c user.email=t@t " + args + " >/dev/null 2>&1"));
+}
+
+/// A whole file's bytes ("" when it cannot be read).
+inline std::string Slurp(const std::string& path) {
+  std::string data;
+  if (!ReadSmallFile(path, &data, size_t{1} << 30).ok()) data.clear();
+  return data;
 }
 
 /// What a shell command writes to stdout ("" when it fails to start).

@@ -2,8 +2,6 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "stalecheck/hook.h"
 #include "tests/test_helpers.h"
@@ -14,13 +12,6 @@ namespace {
 using testing::Git;
 using testing::Sh;
 using testing::TempDir;
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 HookInstallOptions In(const TempDir& d, bool force = false) {
   HookInstallOptions o;
@@ -54,7 +45,7 @@ TEST_SUITE("hook") {
     const std::string hook = d / ".git/hooks/pre-push";
     SUBCASE("a fresh repository gets the hook, executable, and uninstall removes it") {
       REQUIRE(InstallHook(In(d)).ok());
-      CHECK(Slurp(hook).find(kHookMarker) != std::string::npos);
+      CHECK(testing::Slurp(hook).find(kHookMarker) != std::string::npos);
       CHECK(::access(hook.c_str(), X_OK) == 0);
       CHECK(InstallHook(In(d)).ok());  // again over its own
       REQUIRE(UninstallHook(d.path()).ok());
@@ -65,19 +56,19 @@ TEST_SUITE("hook") {
       absl::StatusOr<std::string> refused = InstallHook(In(d));
       REQUIRE_FALSE(refused.ok());
       CHECK(refused.status().message().find(hook) != std::string::npos);
-      CHECK(Slurp(hook) == "#!/bin/sh\necho mine\n");
+      CHECK(testing::Slurp(hook) == "#!/bin/sh\necho mine\n");
       CHECK_FALSE(UninstallHook(d.path()).ok());  // not ours: left alone
       REQUIRE(InstallHook(In(d, true)).ok());
-      CHECK(Slurp(d / ".git/hooks/pre-push.local") == "#!/bin/sh\necho mine\n");
-      CHECK(Slurp(hook).find("pre-push.local") != std::string::npos);
+      CHECK(testing::Slurp(d / ".git/hooks/pre-push.local") == "#!/bin/sh\necho mine\n");
+      CHECK(testing::Slurp(hook).find("pre-push.local") != std::string::npos);
       REQUIRE(UninstallHook(d.path()).ok());
-      CHECK(Slurp(hook) == "#!/bin/sh\necho mine\n");
+      CHECK(testing::Slurp(hook) == "#!/bin/sh\necho mine\n");
       CHECK_FALSE(std::filesystem::exists(d / ".git/hooks/pre-push.local"));
     }
     SUBCASE("core.hooksPath is where it goes") {
       Git(d, "config core.hooksPath .githooks");
       REQUIRE(InstallHook(In(d)).ok());
-      CHECK(Slurp(d / ".githooks/pre-push").find(kHookMarker) != std::string::npos);
+      CHECK(testing::Slurp(d / ".githooks/pre-push").find(kHookMarker) != std::string::npos);
       CHECK_FALSE(std::filesystem::exists(hook));
     }
     SUBCASE("husky's core.hooksPath gets nothing; the message names the file to add a line to") {

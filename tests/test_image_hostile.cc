@@ -1,9 +1,7 @@
 #include <doctest/doctest.h>
 #include <sys/resource.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "stalecheck/image.h"
 #include "stalecheck/layer.h"
@@ -14,15 +12,8 @@ namespace {
 
 const std::string kHostile = STALECHECK_FIXTURES "/hostile/";
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 const nlohmann::json& Expected() {
-  static const nlohmann::json e = nlohmann::json::parse(Slurp(kHostile + "expected.json"));
+  static const nlohmann::json e = nlohmann::json::parse(testing::Slurp(kHostile + "expected.json"));
   return e;
 }
 
@@ -94,7 +85,7 @@ TEST_SUITE("image: hostile input") {
   }
 
   TEST_CASE("a docker-archive cut at any 512-byte boundary is refused or read whole, never misread") {
-    const std::string full = Slurp(STALECHECK_FIXTURES "/images/small.tar");
+    const std::string full = testing::Slurp(STALECHECK_FIXTURES "/images/small.tar");
     absl::StatusOr<ImageView> whole = ReadImage(TargetName{"docker-archive", STALECHECK_FIXTURES "/images/small.tar"},
                                                 ReadOptions{});
     REQUIRE(whole.ok());
