@@ -3,8 +3,8 @@
 # containerd image store) and the registry, and runs every test suite: the unit tests, then the
 # end-to-end suite once per engine, the package test, then the sanitizer and fuzz runs
 # (scripts/sanitize.sh: ASan+UBSan unit and end-to-end tests on one engine, every fuzz target
-# for 60 s, ThreadSanitizer over the parallel phases). Engines this script started are stopped
-# again at the end. Arguments go to ctest (e.g. `-R e2e-28` for one engine's suite) and skip the
+# for STALECHECK_FUZZ_SECONDS (default 30), ThreadSanitizer over the parallel phases). Engines
+# this script started are stopped again at the end. Arguments go to ctest (e.g. `-R e2e-28` for one engine's suite) and skip the
 # sanitizer runs, as STALECHECK_SKIP_SANITIZE=1 does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,5 +36,5 @@ scripts/engine.sh start all
 ctest --test-dir build --output-on-failure "$@"
 if ((sanitize)); then
   wait "$san_pid" || { tail -50 build/sanitize-build.log; echo "the sanitizer builds failed" >&2; exit 1; }
-  STALECHECK_SANITIZE_ENGINE=${STALECHECK_SANITIZE_ENGINE:-26} scripts/sanitize.sh run
+  STALECHECK_SANITIZE_ENGINE=${STALECHECK_SANITIZE_ENGINE:-26} scripts/sanitize.sh run "${STALECHECK_FUZZ_SECONDS:-30}"
 fi
