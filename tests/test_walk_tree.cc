@@ -199,13 +199,40 @@ TEST_SUITE("walk") {
     d.Write("small", "tiny");
     d.Write("big", big);
     auto m = IgnoreMatcher::Parse("", k2010);
-    auto entries = stalecheck::WalkTree(d.path(), *m, k2010, 2);
-    REQUIRE(entries.ok());
-    CHECK((*entries)[1].digest == stalecheck::HashBytes("tiny"));
-    CHECK((*entries)[0].digest == stalecheck::Digest128{});
-    REQUIRE(stalecheck::HashFiles(d.path(), *entries, 2).ok());
-    CHECK((*entries)[0].digest == stalecheck::HashBytes(big));
-    CHECK((*entries)[0].size == big.size());
+    auto tree = stalecheck::WalkTreeWithStats(d.path(), *m, k2010, 2, true);
+    REQUIRE(tree.ok());
+    auto& entries = tree->entries;
+    CHECK(entries[1].digest == stalecheck::HashBytes("tiny"));
+    CHECK(tree->hashed == std::vector<uint8_t>{0, 1});
+    CHECK(entries[0].digest == stalecheck::Digest128{});
+    auto read = stalecheck::HashPending(d.path(), *tree, 2);
+    REQUIRE(read.ok());
+    CHECK(*read == big.size());
+    CHECK(entries[0].digest == stalecheck::HashBytes(big));
+    CHECK(entries[0].size == big.size());
+    CHECK(tree->hashed == std::vector<uint8_t>{1, 1});
+  }
+
+  TEST_CASE("without inline hashing the walk reads no file, and every regular file keeps its stat key") {
+    TempDir d;
+    d.Write("small", "tiny");
+    d.Write("dir/other", "x");
+    std::filesystem::create_symlink("small", d / "link");
+    auto m = IgnoreMatcher::Parse("", k2010);
+    auto tree = stalecheck::WalkTreeWithStats(d.path(), *m, k2010, 2, false);
+    REQUIRE(tree.ok());
+    CHECK(Paths(tree->entries) == std::vector<std::string>{"dir", "dir/other", "link", "small"});
+    CHECK(tree->hashed == std::vector<uint8_t>{1, 0, 1, 0});
+    CHECK_FALSE(tree->stats[0].valid());
+    CHECK(tree->stats[1].valid());
+    CHECK_FALSE(tree->stats[2].valid());
+    struct stat st;
+    REQUIRE(::stat((d / "small").c_str(), &st) == 0);
+    CHECK(tree->stats[3].ino == st.st_ino);
+    CHECK(tree->stats[3].size == 4);
+    CHECK(tree->stats[3].ctime_ns == st.st_ctim.tv_sec * int64_t{1000000000} + st.st_ctim.tv_nsec);
+    REQUIRE(stalecheck::HashPending(d.path(), *tree, 2).ok());
+    CHECK(tree->entries[3].digest == stalecheck::HashBytes("tiny"));
   }
 
   TEST_CASE("the root digest does not depend on the number of threads") {
@@ -255,12 +282,12 @@ TEST_SUITE("walk") {
     SUBCASE("a file that disappears between walk and hash") {
       d.Write("gone", std::string(stalecheck::kInlineHashLimit + 1, 'x'));
       auto m = IgnoreMatcher::Parse("", k2010);
-      auto entries = stalecheck::WalkTree(d.path(), *m, k2010, 1);
-      REQUIRE(entries.ok());
+      auto tree = stalecheck::WalkTreeWithStats(d.path(), *m, k2010, 1, true);
+      REQUIRE(tree.ok());
       std::filesystem::remove(d / "gone");
-      auto st = stalecheck::HashFiles(d.path(), *entries, 1);
+      auto st = stalecheck::HashPending(d.path(), *tree, 1);
       REQUIRE_FALSE(st.ok());
-      CHECK(std::string(st.message()).find("gone") != std::string::npos);
+      CHECK(std::string(st.status().message()).find("gone") != std::string::npos);
     }
   }
 }

@@ -22,6 +22,19 @@ struct ContextOptions {
   /// walk).
   BuildRules rules = BuildRules::Buildx();
   std::string rules_chosen_by;  // why `auto` chose them ("" when named)
+  /// Use the working tree's stat cache (StatCache): files whose stat data is unchanged since
+  /// a run that read them are not read again. Off for --no-cache.
+  bool use_cache = false;
+};
+
+/// How the context's files got their digests (for --timings).
+struct ContextReading {
+  uint64_t files = 0;       // regular files with content
+  uint64_t from_cache = 0;  // digests the stat cache vouched for
+  uint64_t read = 0;        // files read and hashed
+  uint64_t bytes_read = 0;
+  bool cache_written = false;
+  std::string Line() const;  // "context: N files, R read (B bytes), C from the stat cache"
 };
 
 struct Context {
@@ -38,6 +51,7 @@ struct Context {
   std::optional<std::string> dockerfile_text;
   /// Reads a context file's bytes (path relative to the context) from the same source.
   std::function<absl::StatusOr<std::string>(const std::string&)> read_file;
+  ContextReading reading;
 };
 
 /// Reads the context. The ignore file is `<Dockerfile>.dockerignore` beside the Dockerfile

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -14,6 +15,7 @@
 #include "stalecheck/cache.h"
 #include "stalecheck/hash.h"
 #include "stalecheck/util.h"
+#include "src/cache/internal.h"
 
 namespace stalecheck {
 namespace {
@@ -61,6 +63,10 @@ bool IsSha256(const std::string& d) {
          d.find_first_not_of("0123456789abcdef", 7) == std::string::npos;
 }
 
+}  // namespace
+
+namespace cache_internal {
+
 void MakeDirs(const std::string& dir) {
   std::string p;
   for (size_t i = 1; i <= dir.size(); ++i) {
@@ -71,7 +77,45 @@ void MakeDirs(const std::string& dir) {
   }
 }
 
-}  // namespace
+AtomicFile::AtomicFile(const std::string& path) : path_(path) {
+  MakeDirs(path.substr(0, path.rfind('/')));
+  std::random_device rd;
+  tmp_ = absl::StrCat(path, ".tmp.", ::getpid(), ".", rd());
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(tmp_.c_str());
+  }
+}
+
+void AtomicFile::Write(const std::string& bytes) {
+  size_t done = 0;
+  while (fd_ >= 0 && done < bytes.size()) {
+    ssize_t w = ::write(fd_, bytes.data() + done, bytes.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      ::close(fd_);
+      ::unlink(tmp_.c_str());
+      fd_ = -1;
+      return;
+    }
+    done += static_cast<size_t>(w);
+  }
+}
+
+bool AtomicFile::Commit() {
+  if (fd_ < 0) return false;
+  const bool closed = ::close(fd_) == 0;
+  fd_ = -1;
+  if (closed && ::rename(tmp_.c_str(), path_.c_str()) == 0) return true;
+  ::unlink(tmp_.c_str());
+  return false;
+}
+
+}  // namespace cache_internal
 
 std::string CacheRoot() {
   if (const char* x = std::getenv("XDG_CACHE_HOME"); x != nullptr && x[0] == '/') return absl::StrCat(x, "/stalecheck");
@@ -165,22 +209,9 @@ std::optional<std::string> LayerCache::Load(const std::string& path) const {
 }
 
 void LayerCache::Store(const std::string& path, const std::string& body) const {
-  const std::string dir = path.substr(0, path.rfind('/'));
-  MakeDirs(dir);
-  std::random_device rd;
-  const std::string tmp = absl::StrCat(path, ".tmp.", ::getpid(), ".", rd());
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-  if (fd.get() < 0) return;
-  size_t done = 0;
-  while (done < body.size()) {
-    ssize_t w = ::write(fd.get(), body.data() + done, body.size() - done);
-    if (w <= 0) {
-      ::unlink(tmp.c_str());
-      return;
-    }
-    done += static_cast<size_t>(w);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) ::unlink(tmp.c_str());
+  cache_internal::AtomicFile file(path);
+  file.Write(body);
+  file.Commit();
 }
 
 void LayerCache::Evict() const {
@@ -191,7 +222,7 @@ void LayerCache::Evict() const {
   };
   std::vector<Item> items;
   uint64_t total = 0;
-  for (const char* kind : {"layers", "images"}) {
+  for (const char* kind : {"layers", "images", "context"}) {
     const std::string dir = absl::StrCat(dir_, "/", kind);
     DIR* d = ::opendir(dir.c_str());
     if (d == nullptr) continue;

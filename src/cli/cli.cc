@@ -81,7 +81,7 @@ void AddImageReadFlags(cxxopts::Options& o) {
       cxxopts::value<std::string>()->default_value("true"))(
       "cert-dir", "docker://: a directory of CA certificates (ca.crt, *.crt) to trust",
       cxxopts::value<std::string>()->default_value(""))(
-      "no-cache", "neither read nor write the layer cache ($XDG_CACHE_HOME/stalecheck)")(
+      "no-cache", "neither read nor write the caches under $XDG_CACHE_HOME/stalecheck (layers, the context's stat cache)")(
       "j,jobs", "worker threads", cxxopts::value<int>()->default_value("0"));
 }
 
@@ -121,6 +121,7 @@ absl::StatusOr<int> RunFingerprint(const Args& args) {
       "build-rules", kBuildRulesHelp, cxxopts::value<std::string>()->default_value("auto"))(
       "docker-host", "Engine API endpoint, asked for its preferred builder", cxxopts::value<std::string>()->default_value(""))(
       "j,jobs", "worker threads", cxxopts::value<int>()->default_value("0"))(
+      "no-cache", "neither read nor write the context's stat cache ($XDG_CACHE_HOME/stalecheck/context)")(
       "timings", "per-phase wall and CPU time on standard error")("h,help", "show these options");
   absl::StatusOr<cxxopts::ParseResult> r = Parse(o, args);
   if (!r.ok()) return r.status();
@@ -137,6 +138,7 @@ absl::StatusOr<int> RunFingerprint(const Args& args) {
   opts.dockerfile = (*r)["file"].as<std::string>();
   opts.rev = (*r)["rev"].as<std::string>();
   opts.jobs = (*r)["jobs"].as<int>();
+  opts.use_cache = r->count("no-cache") == 0;
   if (absl::Status s = ChooseRules((*r)["build-rules"].as<std::string>(), ImageBuilder::kUnknown,
                                    (*r)["docker-host"].as<std::string>(), 60, &opts);
       !s.ok()) {
@@ -159,7 +161,7 @@ absl::StatusOr<int> RunFingerprint(const Args& args) {
   }
   if (absl::Status s = Write(out); !s.ok()) return s;
   timer.Stop();
-  if (r->count("timings")) std::fprintf(stderr, "%s\n", timer.Line().c_str());
+  if (r->count("timings")) std::fprintf(stderr, "%s\n%s\n", timer.Line().c_str(), ctx->reading.Line().c_str());
   return 0;
 }
 
@@ -292,6 +294,7 @@ absl::StatusOr<CheckRequest> CheckRequestOf(const cxxopts::ParseResult& r) {
   req.context.dockerfile = r["file"].as<std::string>();
   req.context.rev = r["rev"].as<std::string>();
   req.context.jobs = r["jobs"].as<int>();
+  req.context.use_cache = req.read.use_cache;
   return req;
 }
 
@@ -347,7 +350,9 @@ absl::StatusOr<int> CheckCommand(const Args& args, std::string* output_flag) {
   }
   if (absl::Status s = Emit(text, output); !s.ok()) return s;
   timer.Stop();
-  if (r->count("timings")) std::fprintf(stderr, "%s\n", timer.Line().c_str());
+  if (r->count("timings")) {
+    std::fprintf(stderr, "%s\n%s\n", timer.Line().c_str(), outcome->context.reading.Line().c_str());
+  }
   return outcome->result.stale ? 1 : 0;
 }
 

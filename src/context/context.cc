@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "stalecheck/cache.h"
 #include "stalecheck/git_source.h"
 #include "stalecheck/ignore.h"
 #include "stalecheck/util.h"
@@ -130,7 +131,44 @@ absl::Status CheckNamesSendable(const std::vector<FileEntry>& entries, const Bui
   return absl::OkStatus();
 }
 
+// The walk and the hashing of a working tree, through its stat cache when there is one: a
+// warm walk reads no file, the cache vouches for those whose stat is unchanged, and only the
+// rest are read. The cache is written again when anything was read or it was not whole.
+absl::StatusOr<WalkedTree> ReadWorktree(const std::string& dir, const IgnoreMatcher& ignore,
+                                        const ContextOptions& options, ContextReading* reading) {
+  const int64_t started = RealtimeNs();
+  const StatCache cache = StatCache::ForContext(dir, options.use_cache);
+  const bool warm = cache.Exists();
+  absl::StatusOr<WalkedTree> tree = WalkTreeWithStats(dir, ignore, options.rules, options.jobs, !warm);
+  if (!tree.ok()) return tree.status();
+  for (size_t i = 0; i < tree->entries.size(); ++i) {
+    if (!tree->stats[i].valid()) continue;
+    ++reading->files;
+    if (tree->hashed[i]) {
+      ++reading->read;
+      reading->bytes_read += tree->entries[i].size;
+    }
+  }
+  StatCache::Applied applied;
+  if (warm) applied = cache.Apply(*tree);
+  reading->from_cache = applied.trusted;
+  absl::StatusOr<uint64_t> bytes = HashPending(dir, *tree, options.jobs);
+  if (!bytes.ok()) return bytes.status();
+  reading->read = reading->files - reading->from_cache;
+  reading->bytes_read += *bytes;
+  if (cache.enabled() && (reading->read > 0 || !applied.intact || applied.records != reading->files)) {
+    cache.Store(*tree, started);
+    reading->cache_written = true;
+  }
+  return tree;
+}
+
 }  // namespace
+
+std::string ContextReading::Line() const {
+  return absl::StrCat("context: ", files, " files, ", read, " read (", bytes_read, " bytes), ", from_cache,
+                      " from the stat cache", cache_written ? ", cache written" : "");
+}
 
 absl::StatusOr<Context> LoadContext(const ContextOptions& options) {
   Context ctx;
@@ -163,10 +201,9 @@ absl::StatusOr<Context> LoadContext(const ContextOptions& options) {
     }
     absl::StatusOr<IgnoreMatcher> ignore = CompileIgnore(text, ctx.ignore_file, options.rules);
     if (!ignore.ok()) return ignore.status();
-    absl::StatusOr<std::vector<FileEntry>> entries = WalkTree(ctx.dir, *ignore, options.rules, options.jobs);
-    if (!entries.ok()) return entries.status();
-    if (absl::Status s = HashFiles(ctx.dir, *entries, options.jobs); !s.ok()) return s;
-    ctx.entries = std::move(*entries);
+    absl::StatusOr<WalkedTree> tree = ReadWorktree(ctx.dir, *ignore, options, &ctx.reading);
+    if (!tree.ok()) return tree.status();
+    ctx.entries = std::move(tree->entries);
     ctx.entries = SettleExcludedDirs(std::move(ctx.entries), *ignore, options.rules.excluded_dir);
     if (absl::Status s = CheckNamesSendable(ctx.entries, options.rules); !s.ok()) return s;
     if (IsRegularFile(ctx.dockerfile)) {

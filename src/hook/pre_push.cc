@@ -103,6 +103,7 @@ absl::StatusOr<PrePushOutcome> RunPrePush(const PrePushOptions& o) {
       if (!head || *head != *commit) continue;
       ContextOptions worktree;
       worktree.dir = context_dir;
+      worktree.use_cache = true;
       if (!dockerfile_rel.empty()) worktree.dockerfile = absl::StrCat(*top, "/", dockerfile_rel);
       ContextOptions pushed = worktree;
       pushed.rev = *commit;

@@ -42,9 +42,10 @@ absl::StatusOr<ImageView> ReadFlatTar(const std::string& path) {
 absl::StatusOr<ImageView> ReadRootfs(const std::string& dir, int jobs) {
   IgnoreMatcher nothing;
   // Devices and FIFOs of an unpacked filesystem are listed as the special files they are.
-  absl::StatusOr<std::vector<FileEntry>> entries = WalkTree(dir, nothing, BuildRules::Buildx(), jobs);
-  if (!entries.ok()) return entries.status();
-  if (absl::Status s = HashFiles(dir, *entries, jobs); !s.ok()) return s;
+  absl::StatusOr<WalkedTree> tree = WalkTreeWithStats(dir, nothing, BuildRules::Buildx(), jobs, true);
+  if (!tree.ok()) return tree.status();
+  if (absl::StatusOr<uint64_t> read = HashPending(dir, *tree, jobs); !read.ok()) return read.status();
+  std::vector<FileEntry>* entries = &tree->entries;
   ImageView view;
   view.transport = "rootfs";
   view.ref = dir;

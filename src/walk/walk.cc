@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <deque>
@@ -94,7 +95,7 @@ class DirQueue {
 };
 
 // Hashes a file the walk found small, reading one byte more than its size so that a short
-// read proves the end. A file that grew meanwhile is left for HashFiles (size set past the
+// read proves the end. A file that grew meanwhile is left for HashPending (size set past the
 // limit).
 absl::Status HashSmallFile(int dir_fd, const char* name, const std::string& dir_path, FileEntry& e) {
   UniqueFd fd(::openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
@@ -106,7 +107,7 @@ absl::Status HashSmallFile(int dir_fd, const char* name, const std::string& dir_
   } while (n < 0 && errno == EINTR);
   if (n < 0) return ErrnoStatus(errno, absl::StrCat("reading ", JoinPath(dir_path, name)));
   if (static_cast<size_t>(n) >= kInlineHashLimit) {
-    e.size = kInlineHashLimit;  // grew: HashFiles reads it whole
+    e.size = kInlineHashLimit;  // grew: HashPending reads it whole
     return absl::OkStatus();
   }
   e.size = static_cast<uint64_t>(n);
@@ -114,8 +115,15 @@ absl::Status HashSmallFile(int dir_fd, const char* name, const std::string& dir_
   return absl::OkStatus();
 }
 
+// One entry as the walk found it, with the stat key the cache needs.
+struct Walked {
+  FileEntry e;
+  StatKey key;
+  bool hashed = false;
+};
+
 absl::Status ReadDir(const std::string& root, const PendingDir& here, const IgnoreMatcher& ignore,
-                     const BuildRules& rules, DirQueue& queue, std::vector<FileEntry>& out) {
+                     const BuildRules& rules, bool hash_small, DirQueue& queue, std::vector<Walked>& out) {
   const std::string& rel = here.rel;
   std::string abs = rel.empty() ? root : JoinPath(root, rel);
   // The root may be a symlink to the context, which docker build follows; below it, never.
@@ -143,7 +151,8 @@ absl::Status ReadDir(const std::string& root, const PendingDir& here, const Igno
       status = ErrnoStatus(errno, absl::StrCat("reading ", JoinPath(abs, name)));
       break;
     }
-    FileEntry e;
+    Walked w;
+    FileEntry& e = w.e;
     const bool empty_file = SentAsEmptyFile(st.st_mode, rules);
     if (S_ISREG(st.st_mode) || empty_file) {
       e.type = FileType::kFile;
@@ -166,18 +175,25 @@ absl::Status ReadDir(const std::string& root, const PendingDir& here, const Igno
     if (d.excluded && !d.descend) continue;
     e.mode = st.st_mode & 07777;
     e.mtime = st.st_mtim.tv_sec;
+    w.hashed = e.type != FileType::kFile;
     if (empty_file || d.empty_on_open) {  // never opened
       e.size = 0;
       e.digest = HashBytes("");
+      w.hashed = true;
     } else if (e.type == FileType::kFile) {
       e.size = static_cast<uint64_t>(st.st_size);
-      if (e.size < kInlineHashLimit) {
+      w.key = StatKey{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino), e.size,
+                      st.st_mtim.tv_sec * int64_t{1000000000} + st.st_mtim.tv_nsec,
+                      st.st_ctim.tv_sec * int64_t{1000000000} + st.st_ctim.tv_nsec};
+      if (hash_small && e.size < kInlineHashLimit) {
         // Small files are hashed here, opened relative to the directory already open: one
         // path lookup and one read instead of a second walk over the name.
         if (absl::Status hs = HashSmallFile(::dirfd(dir), de->d_name, abs, e); !hs.ok()) {
           status = hs;
           break;
         }
+        w.hashed = e.size < kInlineHashLimit;
+        if (w.hashed && e.size != w.key.size) w.key = StatKey{};  // changed since its stat
       }
     } else if (e.type == FileType::kSymlink) {
       std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
@@ -193,7 +209,7 @@ absl::Status ReadDir(const std::string& root, const PendingDir& here, const Igno
     } else if (e.type == FileType::kDir) {
       queue.Push({e.path, std::move(carry)});
     }
-    out.push_back(std::move(e));
+    out.push_back(std::move(w));
   }
   ::closedir(dir);
   return status;
@@ -212,8 +228,8 @@ std::string SpecialFileSent(unsigned mode, uint64_t rdev) {
   return "";
 }
 
-absl::StatusOr<std::vector<FileEntry>> WalkTree(const std::string& root, const IgnoreMatcher& ignore,
-                                                const BuildRules& rules, int jobs) {
+absl::StatusOr<WalkedTree> WalkTreeWithStats(const std::string& root, const IgnoreMatcher& ignore,
+                                             const BuildRules& rules, int jobs, bool hash_small_files) {
   struct stat st;
   if (::stat(root.c_str(), &st) != 0) return ErrnoStatus(errno, root);
   if (!S_ISDIR(st.st_mode)) return absl::InvalidArgumentError(absl::StrCat(root, ": not a directory"));
@@ -221,11 +237,11 @@ absl::StatusOr<std::vector<FileEntry>> WalkTree(const std::string& root, const I
   DirQueue queue;
   queue.Push({});
   int nthreads = ResolveJobs(jobs);
-  std::vector<std::vector<FileEntry>> results(static_cast<size_t>(nthreads));
+  std::vector<std::vector<Walked>> results(static_cast<size_t>(nthreads));
   auto worker = [&](size_t slot) {
     PendingDir dir;
     while (queue.Pop(&dir)) {
-      absl::Status st = ReadDir(root, dir, ignore, rules, queue, results[slot]);
+      absl::Status st = ReadDir(root, dir, ignore, rules, hash_small_files, queue, results[slot]);
       if (!st.ok()) queue.Fail(std::move(st));
       queue.Done();
     }
@@ -238,33 +254,55 @@ absl::StatusOr<std::vector<FileEntry>> WalkTree(const std::string& root, const I
 
   size_t total = 0;
   for (const auto& r : results) total += r.size();
-  std::vector<FileEntry> entries;
-  entries.reserve(total);
+  std::vector<Walked> all;
+  all.reserve(total);
   for (auto& r : results) {
-    std::move(r.begin(), r.end(), std::back_inserter(entries));
+    std::move(r.begin(), r.end(), std::back_inserter(all));
+    std::vector<Walked>().swap(r);
   }
-  std::sort(entries.begin(), entries.end(),
-            [](const FileEntry& a, const FileEntry& b) { return a.path < b.path; });
-  return entries;
+  std::sort(all.begin(), all.end(), [](const Walked& a, const Walked& b) { return a.e.path < b.e.path; });
+  WalkedTree tree;
+  tree.entries.reserve(total);
+  tree.stats.reserve(total);
+  tree.hashed.reserve(total);
+  for (Walked& w : all) {
+    tree.entries.push_back(std::move(w.e));
+    tree.stats.push_back(w.key);
+    tree.hashed.push_back(w.hashed ? 1 : 0);
+  }
+  return tree;
 }
 
-absl::Status HashFiles(const std::string& root, std::vector<FileEntry>& entries, int jobs) {
+absl::StatusOr<std::vector<FileEntry>> WalkTree(const std::string& root, const IgnoreMatcher& ignore,
+                                                const BuildRules& rules, int jobs) {
+  absl::StatusOr<WalkedTree> tree = WalkTreeWithStats(root, ignore, rules, jobs, true);
+  if (!tree.ok()) return tree.status();
+  return std::move(tree->entries);
+}
+
+absl::StatusOr<uint64_t> HashPending(const std::string& root, WalkedTree& tree, int jobs) {
   // Largest files first, so one big file does not finish alone at the end.
   std::vector<size_t> order;
-  for (size_t i = 0; i < entries.size(); ++i) {
-    if (entries[i].type == FileType::kFile && entries[i].size >= kInlineHashLimit) order.push_back(i);
+  for (size_t i = 0; i < tree.entries.size(); ++i) {
+    if (tree.entries[i].type == FileType::kFile && !tree.hashed[i]) order.push_back(i);
   }
   std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return entries[a].size > entries[b].size; });
-  return ParallelFor(order.size(), jobs, [&](size_t k) -> absl::Status {
-    FileEntry& e = entries[order[k]];
-    std::string abs = JoinPath(root, e.path);
-    absl::StatusOr<FileDigest> d = HashFile(abs);
+                   [&](size_t a, size_t b) { return tree.entries[a].size > tree.entries[b].size; });
+  std::atomic<uint64_t> bytes{0};
+  absl::Status s = ParallelFor(order.size(), jobs, [&](size_t k) -> absl::Status {
+    FileEntry& e = tree.entries[order[k]];
+    absl::StatusOr<FileDigest> d = HashFile(JoinPath(root, e.path));
     if (!d.ok()) return d.status();
     e.digest = d->digest;
+    // The bytes hashed are what the key vouches for only when the size still agrees.
+    if (d->size != e.size) tree.stats[order[k]] = StatKey{};
     e.size = d->size;
+    tree.hashed[order[k]] = 1;
+    bytes.fetch_add(d->size, std::memory_order_relaxed);
     return absl::OkStatus();
   });
+  if (!s.ok()) return s;
+  return bytes.load();
 }
 
 }  // namespace stalecheck
