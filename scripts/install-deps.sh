@@ -10,6 +10,8 @@ packages=(
   libxxhash-dev libgit2-dev libabsl-dev libcxxopts-dev doctest-dev libarchive-dev
   libzstd-dev zlib1g-dev libisal-dev libssl-dev libre2-dev nlohmann-json3-dev libbenchmark-dev
   libcurl4-openssl-dev libyaml-cpp-dev
+  # libarchive linked statically needs its dependencies' development files
+  liblz4-dev libacl1-dev liblzma-dev libbz2-dev nettle-dev libxml2-dev
   # the real stack the end-to-end tests drive
   docker.io docker-compose busybox-static skopeo docker-registry git-lfs apache2-utils pre-commit
   # engines 26 and 28 are fetched from trixie and sid (scripts/engine.sh) and get their own bridges

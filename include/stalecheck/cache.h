@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "stalecheck/layer.h"
 #include "stalecheck/walk.h"
@@ -95,6 +96,14 @@ class StatCache {
   std::string file_;
   std::string key_;
 };
+
+/// What `argv` printed, remembered under CacheRoot()/programs/ by the program file's real path
+/// and stat key (device, inode, size, mtime, ctime) and the arguments: a client's
+/// `docker --version` or `docker-buildx version` answer depends on nothing else, and asking
+/// costs a Go program's start-up. Runs the program (RunCapture) when nothing is remembered,
+/// the file's times are within the racy margin, or `enabled` is false; a failed run is not
+/// remembered.
+std::optional<std::string> ProgramOutput(const std::vector<std::string>& argv, bool enabled);
 
 /// The real-time clock in nanoseconds (what StatCache::Store takes).
 int64_t RealtimeNs();

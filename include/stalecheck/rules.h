@@ -5,6 +5,8 @@
 // set is one value that the ignore matcher, the walks and the context reader take.
 
 #include <functional>
+#include <optional>
+#include <vector>
 #include <string>
 #include <vector>
 
@@ -92,6 +94,9 @@ struct ClientProbe {
   /// BuildKit; "" when it says nothing or does not answer). Asked only for a 20.10 CLI, which
   /// is the only one that heeds it.
   std::function<std::string()> builder_version;
+  /// Runs a client program (`docker --version`, `docker-buildx version`) and returns what it
+  /// printed; RunCapture when unset.
+  std::function<std::optional<std::string>(const std::vector<std::string>&)> run;
   static ClientProbe FromEnvironment();
 };
 

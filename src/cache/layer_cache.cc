@@ -222,7 +222,7 @@ void LayerCache::Evict() const {
   };
   std::vector<Item> items;
   uint64_t total = 0;
-  for (const char* kind : {"layers", "images", "context"}) {
+  for (const char* kind : {"layers", "images", "context", "programs"}) {
     const std::string dir = absl::StrCat(dir_, "/", kind);
     DIR* d = ::opendir(dir.c_str());
     if (d == nullptr) continue;

@@ -1,5 +1,7 @@
 #include "stalecheck/check.h"
 
+#include "stalecheck/cache.h"
+
 #include <future>
 
 #include "absl/strings/str_cat.h"
@@ -18,6 +20,8 @@ absl::Status ChooseRules(const std::string& flag, ImageBuilder image, const std:
     return absl::OkStatus();
   }
   ClientProbe probe = ClientProbe::FromEnvironment();
+  const bool use_cache = options->use_cache;
+  probe.run = [use_cache](const std::vector<std::string>& argv) { return ProgramOutput(argv, use_cache); };
   probe.builder_version = [&docker_host, timeout]() -> std::string {
     absl::StatusOr<EngineClient> engine = EngineClient::Connect(docker_host, timeout);
     return engine.ok() ? engine->builder_version() : std::string();

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <future>
 #include <memory>
 
 #include "absl/container/flat_hash_set.h"
@@ -189,7 +190,9 @@ absl::StatusOr<Context> LoadContext(const ContextOptions& options) {
 
   if (options.rev.empty()) {
     ctx.source = "worktree";
-    ctx.commit = HeadCommit(ctx.dir);
+    // The commit is only reported: asked beside the walk (opening a repository costs
+    // milliseconds of start-up).
+    std::future<std::optional<std::string>> head = std::async(std::launch::async, [dir = ctx.dir] { return HeadCommit(dir); });
     std::string text;
     if (!per_dockerfile.empty() && IsRegularFile(per_dockerfile)) {
       ctx.ignore_file = per_dockerfile;
@@ -204,6 +207,7 @@ absl::StatusOr<Context> LoadContext(const ContextOptions& options) {
     absl::StatusOr<WalkedTree> tree = ReadWorktree(ctx.dir, *ignore, options, &ctx.reading);
     if (!tree.ok()) return tree.status();
     ctx.entries = std::move(tree->entries);
+    ctx.commit = head.get();
     ctx.entries = SettleExcludedDirs(std::move(ctx.entries), *ignore, options.rules.excluded_dir);
     if (absl::Status s = CheckNamesSendable(ctx.entries, options.rules); !s.ok()) return s;
     if (IsRegularFile(ctx.dockerfile)) {

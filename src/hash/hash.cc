@@ -17,7 +17,15 @@
 
 namespace stalecheck {
 
-std::string Digest128::Hex() const { return absl::StrFormat("%016x%016x", high, low); }
+std::string Digest128::Hex() const {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(32, '0');
+  for (int i = 0; i < 16; ++i) {
+    out[15 - i] = kDigits[(high >> (4 * i)) & 0xf];
+    out[31 - i] = kDigits[(low >> (4 * i)) & 0xf];
+  }
+  return out;
+}
 
 std::string Digest128::ToString() const { return absl::StrCat("xxh128:", Hex()); }
 

@@ -1,3 +1,5 @@
+#include <limits.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -7,6 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "src/image/internal.h"
 #include "src/image/readers.h"
+#include "stalecheck/cache.h"
+#include "stalecheck/hash.h"
 #include "stalecheck/image.h"
 
 namespace stalecheck {
@@ -84,6 +88,49 @@ std::optional<std::string> MisspeltTransport(const std::string& target) {
   return best;
 }
 
+// docker-archive: the key under which a run that read the archive left what it found, from
+// the archive's real path, the tag asked for, and its stat (device, inode, size, mtime and
+// ctime in nanoseconds); nullopt when it is no regular file. `settled` says whether its times
+// are more than the stat cache's racy margin older than `now_ns`: only then can a later change
+// not keep the same key, so only then is the key written.
+std::optional<std::string> ArchiveStatKey(const std::string& path, const std::string& tag, int64_t now_ns,
+                                          bool* settled) {
+  struct stat st;
+  char real[PATH_MAX];
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || ::realpath(path.c_str(), real) == nullptr) {
+    return std::nullopt;
+  }
+  const int64_t mtime = st.st_mtim.tv_sec * int64_t{1000000000} + st.st_mtim.tv_nsec;
+  const int64_t ctime = st.st_ctim.tv_sec * int64_t{1000000000} + st.st_ctim.tv_nsec;
+  *settled = std::max(mtime, ctime) < now_ns - StatCache::kRacyMarginNs;
+  return Sha256Of(absl::StrCat("docker-archive stat key v1", absl::string_view("\0", 1), real,
+                               absl::string_view("\0", 1), tag, absl::string_view("\0", 1), st.st_dev, " ",
+                               st.st_ino, " ", st.st_size, " ", mtime, " ", ctime));
+}
+
+// A docker-archive read through the layer cache: an archive whose stat key is recorded is
+// not read again; one read whole keeps its layers, and its key when the archive is settled
+// and did not change while it was read.
+absl::StatusOr<ImageView> ReadDockerArchiveCached(const std::string& path, const std::string& tag,
+                                                  const ReadOptions& options) {
+  const LayerCache cache = LayerCache::Default(options.use_cache);
+  if (!cache.enabled()) return internal::ReadDockerArchive(path, tag, options.jobs);
+  const int64_t started = RealtimeNs();
+  bool settled = false;
+  const std::optional<std::string> key = ArchiveStatKey(path, tag, started, &settled);
+  if (key) {
+    absl::StatusOr<std::optional<ImageView>> cached = internal::CachedView(cache, *key, "docker-archive", path);
+    if (!cached.ok()) return cached.status();
+    if (cached->has_value()) return std::move(**cached);
+  }
+  absl::StatusOr<ImageView> view = internal::ReadDockerArchive(path, tag, options.jobs);
+  if (!view.ok()) return view;
+  bool settled_after = false;
+  const bool unchanged = key && ArchiveStatKey(path, tag, started, &settled_after) == key;
+  internal::CacheView(cache, *view, unchanged && settled ? *key : std::string());
+  return view;
+}
+
 }  // namespace
 
 std::string TargetString(const std::string& transport, const std::string& ref) {
@@ -130,7 +177,7 @@ absl::StatusOr<ImageView> ReadImage(const TargetName& target, const ReadOptions&
   std::string path, tag;
   if (target.transport == "docker-archive") {
     SplitPathTag(target.ref, &path, &tag);
-    view = internal::ReadDockerArchive(path, tag, options.jobs);
+    view = ReadDockerArchiveCached(path, tag, options);
   } else if (target.transport == "oci") {
     SplitPathTag(target.ref, &path, &tag);
     view = internal::ReadOciLayout(path, tag, options.platform, options.jobs);

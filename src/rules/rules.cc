@@ -169,8 +169,8 @@ std::string FindPlugin(const std::string& config_dir, const CliConfig& config, c
 }
 
 // "Docker version 20.10.24+dfsg1, build 297e128" -> 20.10.24+dfsg1, major 20.
-bool ClientVersion(const std::string& docker, std::string* version, int* major) {
-  std::optional<std::string> out = RunCapture({docker, "--version"});
+bool ClientVersion(const ClientProbe& probe, const std::string& docker, std::string* version, int* major) {
+  std::optional<std::string> out = probe.run ? probe.run({docker, "--version"}) : RunCapture({docker, "--version"});
   if (!out) return false;
   absl::string_view s = *out;
   if (!absl::ConsumePrefix(&s, "Docker version ")) return false;
@@ -181,8 +181,8 @@ bool ClientVersion(const std::string& docker, std::string* version, int* major) 
 
 // buildx's own version ("github.com/docker/buildx 0.29.1+ds1 <commit>", or "v0.13.1"): its rules
 // when it answers, and a note of the version for the reason.
-BuildRules BuildxRules(const std::string& plugin, std::string* version) {
-  std::optional<std::string> out = RunCapture({plugin, "version"});
+BuildRules BuildxRules(const ClientProbe& probe, const std::string& plugin, std::string* version) {
+  std::optional<std::string> out = probe.run ? probe.run({plugin, "version"}) : RunCapture({plugin, "version"});
   if (!out) return BuildRules::Buildx();
   std::vector<absl::string_view> words = absl::StrSplit(*out, absl::ByAnyChar(" \n"), absl::SkipEmpty());
   if (words.size() < 2) return BuildRules::Buildx();
@@ -204,13 +204,13 @@ struct PluginAnswer {
   std::shared_future<std::pair<BuildRules, std::string>> rules_and_version;
 };
 
-PluginAnswer AskPlugin(const std::string& path) {
+PluginAnswer AskPlugin(const ClientProbe& probe, const std::string& path) {
   PluginAnswer a;
   a.path = path;
   if (!path.empty()) {
-    a.rules_and_version = std::async(std::launch::async, [path] {
+    a.rules_and_version = std::async(std::launch::async, [&probe, path] {
                             std::string version;
-                            BuildRules rules = BuildxRules(path, &version);
+                            BuildRules rules = BuildxRules(probe, path, &version);
                             return std::make_pair(std::move(rules), std::move(version));
                           }).share();
   }
@@ -253,10 +253,10 @@ ClientChoice ChooseForClient(const ClientProbe& probe, bool legacy_image) {
   const std::string config_dir = !probe.docker_config.empty() ? probe.docker_config : JoinPath(probe.home, ".docker");
   const CliConfig config = ReadCliConfig(config_dir);
   const std::string plugin_name = config.builder_alias.empty() ? "buildx" : config.builder_alias;
-  const PluginAnswer plugin = AskPlugin(legacy_image ? "" : FindPlugin(config_dir, config, plugin_name));
+  const PluginAnswer plugin = AskPlugin(probe, legacy_image ? "" : FindPlugin(config_dir, config, plugin_name));
   std::string version;
   int major = 0;
-  if (!ClientVersion(docker, &version, &major)) {
+  if (!ClientVersion(probe, docker, &version, &major)) {
     if (legacy_image) return {BuildRules::Legacy(), absl::StrCat("the image's history shows the legacy builder; ", docker, " did not say its version")};
     return {BuildRules::Buildx(), absl::StrCat(docker, " did not say its version: buildx, as current Docker builds")};
   }

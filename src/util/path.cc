@@ -49,7 +49,12 @@ std::string JoinPath(absl::string_view base, absl::string_view rel) {
   return absl::StrCat(base, "/", rel);
 }
 
-std::string FormatMode(uint32_t mode) { return absl::StrFormat("%04o", mode & 07777); }
+std::string FormatMode(uint32_t mode) {
+  mode &= 07777;
+  std::string out(4, '0');
+  for (int i = 3; i >= 0; --i, mode >>= 3) out[static_cast<size_t>(i)] = static_cast<char>('0' + (mode & 7));
+  return out;
+}
 
 bool PathUnder(absl::string_view path, absl::string_view dir) {
   if (dir.empty() || dir == "/") return true;

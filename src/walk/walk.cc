@@ -123,7 +123,7 @@ struct Walked {
 };
 
 absl::Status ReadDir(const std::string& root, const PendingDir& here, const IgnoreMatcher& ignore,
-                     const BuildRules& rules, bool hash_small, DirQueue& queue, std::vector<Walked>& out) {
+                     const BuildRules& rules, bool hash_small, DirQueue& queue, std::deque<Walked>& out) {
   const std::string& rel = here.rel;
   std::string abs = rel.empty() ? root : JoinPath(root, rel);
   // The root may be a symlink to the context, which docker build follows; below it, never.
@@ -237,7 +237,8 @@ absl::StatusOr<WalkedTree> WalkTreeWithStats(const std::string& root, const Igno
   DirQueue queue;
   queue.Push({});
   int nthreads = ResolveJobs(jobs);
-  std::vector<std::vector<Walked>> results(static_cast<size_t>(nthreads));
+  // Deques: entries are never moved as a list grows.
+  std::vector<std::deque<Walked>> results(static_cast<size_t>(nthreads));
   auto worker = [&](size_t slot) {
     PendingDir dir;
     while (queue.Pop(&dir)) {
@@ -254,18 +255,19 @@ absl::StatusOr<WalkedTree> WalkTreeWithStats(const std::string& root, const Igno
 
   size_t total = 0;
   for (const auto& r : results) total += r.size();
-  std::vector<Walked> all;
-  all.reserve(total);
+  // Sorted by reference: moving whole entries through a sort costs more than comparing them.
+  std::vector<Walked*> order;
+  order.reserve(total);
   for (auto& r : results) {
-    std::move(r.begin(), r.end(), std::back_inserter(all));
-    std::vector<Walked>().swap(r);
+    for (Walked& w : r) order.push_back(&w);
   }
-  std::sort(all.begin(), all.end(), [](const Walked& a, const Walked& b) { return a.e.path < b.e.path; });
+  std::sort(order.begin(), order.end(), [](const Walked* a, const Walked* b) { return a->e.path < b->e.path; });
   WalkedTree tree;
   tree.entries.reserve(total);
   tree.stats.reserve(total);
   tree.hashed.reserve(total);
-  for (Walked& w : all) {
+  for (Walked* k : order) {
+    Walked& w = *k;
     tree.entries.push_back(std::move(w.e));
     tree.stats.push_back(w.key);
     tree.hashed.push_back(w.hashed ? 1 : 0);
