@@ -4,6 +4,7 @@ Dockerfile relative to the workspace, where GitHub can place them.
 """
 import json
 import os
+import re
 import subprocess
 import uuid
 
@@ -53,7 +54,11 @@ class Action(engine.Scenario):
         code_t, timed, err = engine.stalecheck(*args, "--timings")
         self.assertEqual((code, code_t), (1, 1))
         self.assertEqual(plain, timed)
-        line = err.strip().splitlines()[-1]
+        line, reading = err.strip().splitlines()[-2:]
         self.assertTrue(line.startswith("timings: read image "), err)
         for phase in ("read context (beside the image)", "plan", "compare", "report", "total"):
             self.assertIn(phase, line)
+        # Then how the context's digests were got: 4 files, read or vouched for by the stat cache.
+        m = re.match(r"context: 4 files, (\d+) read \(\d+ bytes\), (\d+) from the stat cache", reading)
+        self.assertIsNotNone(m, err)
+        self.assertEqual(int(m.group(1)) + int(m.group(2)), 4)
