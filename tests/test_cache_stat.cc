@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -233,5 +234,44 @@ TEST_SUITE("stat cache") {
     ScopedEnv xdg_elsewhere("XDG_CACHE_HOME", d.path() + "-cache");
     CHECK(StatCache::ForContext(d.path(), true).enabled());
     CHECK_FALSE(StatCache::ForContext(d.path(), false).enabled());
+  }
+}
+
+TEST_SUITE("program answers") {
+  TEST_CASE("a client's answer is remembered by the program file's stat key, and asked again once the file changes") {
+    TempDir d, c;
+    ScopedEnv xdg("XDG_CACHE_HOME", c.path());
+    const std::string prog = d / "docker";
+    const std::string counter = d / "asked";
+    auto write_prog = [&](const std::string& version) {
+      std::ofstream(prog, std::ios::trunc) << "#!/bin/sh\necho x >> " << counter << "\necho 'Docker version " << version
+                                           << ", build 1'\n";
+      std::filesystem::permissions(prog, std::filesystem::perms::owner_all);
+    };
+    auto times_asked = [&] {
+      std::string s;
+      return stalecheck::ReadSmallFile(counter, &s).ok() ? std::count(s.begin(), s.end(), '\n') : 0;
+    };
+    write_prog("26.1.5");
+    // A program file younger than the margin is always asked.
+    CHECK(stalecheck::ProgramOutput({prog, "--version"}, true) == std::optional<std::string>("Docker version 26.1.5, build 1\n"));
+    CHECK(stalecheck::ProgramOutput({prog, "--version"}, true).has_value());
+    CHECK(times_asked() == 2);
+    std::this_thread::sleep_for(std::chrono::nanoseconds(StatCache::kRacyMarginNs + 200000000));
+    CHECK(stalecheck::ProgramOutput({prog, "--version"}, true) == std::optional<std::string>("Docker version 26.1.5, build 1\n"));
+    CHECK(times_asked() == 3);
+    CHECK(stalecheck::ProgramOutput({prog, "--version"}, true) == std::optional<std::string>("Docker version 26.1.5, build 1\n"));
+    CHECK(times_asked() == 3);  // remembered
+    CHECK(stalecheck::ProgramOutput({prog, "--version"}, false).has_value());
+    CHECK(times_asked() == 4);  // --no-cache asks
+    // Replaced in place (same size, mtime put back): a new ctime, so asked again.
+    EditKeepingMtime(prog, [&] {
+      std::string s;
+      REQUIRE(stalecheck::ReadSmallFile(prog, &s).ok());
+      s.replace(s.find("26.1.5"), 6, "28.5.1");
+      return s;
+    }());
+    CHECK(stalecheck::ProgramOutput({prog, "--version"}, true) == std::optional<std::string>("Docker version 28.5.1, build 1\n"));
+    CHECK(times_asked() == 5);
   }
 }
