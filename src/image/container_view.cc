@@ -301,7 +301,7 @@ absl::StatusOr<std::optional<LayerContents>> ChangesFromUpperDir(const std::stri
 // by its chain id (the layer's `diff` file must be the config's diff_id), read as the upper
 // directory is. nullopt (and `why`) when anything is not as expected: the export is used then.
 absl::StatusOr<std::optional<ImageView>> ImageFromStorage(const std::string& root, const std::string& image_id, int jobs,
-                                                         std::string* why) {
+                                                         const LayerCache& cache, std::string* why) {
   auto give_up = [&](std::string reason) {
     *why = std::move(reason);
     return std::optional<ImageView>();
@@ -336,17 +336,28 @@ absl::StatusOr<std::optional<ImageView>> ImageFromStorage(const std::string& roo
     if (cache_id.empty() || cache_id.find('/') != std::string::npos) return give_up("a layer with no storage directory");
     dirs.push_back(absl::StrCat(root, "/overlay2/", cache_id, "/diff"));
   }
+  // A layer the cache holds (by the diff_id the layer store vouched for) is not walked again;
+  // one walked here is kept for the next run.
   std::vector<LayerContents> layers;
+  std::vector<bool> from_cache(dirs.size(), false);
   for (size_t i = 0; i < dirs.size(); ++i) {
+    if (std::optional<LayerContents> hit = cache.Get(diff_ids[i])) {
+      hit->blob_digest = diff_ids[i];
+      layers.push_back(std::move(*hit));
+      from_cache[i] = true;
+      continue;
+    }
     absl::StatusOr<std::optional<LayerContents>> layer = ChangesFromUpperDir(dirs[i], jobs, why);
     if (!layer.ok()) return layer.status();
     if (!layer->has_value()) return std::optional<ImageView>();
     (*layer)->diff_id = diff_ids[i];
     (*layer)->blob_digest = diff_ids[i];  // as the engine's export names an uncompressed layer
+    cache.Put(**layer);
     layers.push_back(std::move(**layer));
   }
   absl::StatusOr<ImageView> view = AssembleImage("docker-daemon", image_id, config, std::move(layers), {});
   if (!view.ok()) return view.status();
+  for (size_t i = 0; i < view->layers.size() && i < from_cache.size(); ++i) view->layers[i].cached = from_cache[i];
   return std::optional<ImageView>(std::move(*view));
 }
 
@@ -362,14 +373,14 @@ absl::Status AddRuntimeLayer(ImageView& view, LayerContents layer, RuntimeLayer 
 }  // namespace
 
 absl::StatusOr<std::optional<ImageView>> ImageFromEngineStorage(const EngineClient& client, const std::string& image_id,
-                                                               int jobs) {
+                                                               int jobs, const LayerCache& cache) {
   if (::geteuid() != 0) return std::optional<ImageView>();
   const EngineFacts facts = ReadEngineFacts(client);
   if (facts.driver != "overlay2" || facts.root_dir.empty() || ::access(facts.root_dir.c_str(), R_OK | X_OK) != 0) {
     return std::optional<ImageView>();
   }
   std::string why;
-  return ImageFromStorage(facts.root_dir, image_id, jobs, &why);
+  return ImageFromStorage(facts.root_dir, image_id, jobs, cache, &why);
 }
 
 absl::StatusOr<ImageView> ReadContainer(const std::string& ref, const ReadOptions& options) {
@@ -405,7 +416,7 @@ absl::StatusOr<ImageView> ReadContainer(const std::string& ref, const ReadOption
     const EngineFacts facts = ReadEngineFacts(*client);
     std::string why;
     if (!facts.root_dir.empty()) {
-      absl::StatusOr<std::optional<ImageView>> stored = ImageFromStorage(facts.root_dir, c.image_id, options.jobs, &why);
+      absl::StatusOr<std::optional<ImageView>> stored = ImageFromStorage(facts.root_dir, c.image_id, options.jobs, LayerCache::Default(options.use_cache), &why);
       if (!stored.ok()) return stored.status();
       if (stored->has_value()) {
         view = std::move(**stored);

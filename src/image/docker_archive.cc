@@ -452,7 +452,7 @@ absl::StatusOr<ImageView> ReadDaemonImage(const std::string& ref, const ReadOpti
         ParseJson(*info, absl::StrCat("the engine at ", client->host(), "'s description of the image"));
     if (!j.ok()) return j.status();
     if (std::string id = JsonString(*j, "Id"); !id.empty()) {
-      absl::StatusOr<std::optional<ImageView>> stored = ImageFromEngineStorage(*client, id, options.jobs);
+      absl::StatusOr<std::optional<ImageView>> stored = ImageFromEngineStorage(*client, id, options.jobs, LayerCache::Default(options.use_cache));
       if (!stored.ok()) return stored.status();
       if (stored->has_value()) return std::move(**stored);
     }

@@ -16,7 +16,7 @@ absl::StatusOr<ImageView> ReadOciLayout(const std::string& dir, const std::strin
 absl::StatusOr<ImageView> ReadDaemonImage(const std::string& ref, const ReadOptions& options);
 /// The image from the engine's own overlay2 storage (local, readable by root), or nullopt.
 absl::StatusOr<std::optional<ImageView>> ImageFromEngineStorage(const EngineClient& client, const std::string& image_id,
-                                                               int jobs);
+                                                               int jobs, const LayerCache& cache);
 absl::StatusOr<ImageView> ReadDaemonImage(const EngineClient& client, const std::string& ref, const LayerCache& cache);
 absl::StatusOr<ImageView> ReadContainer(const std::string& ref, const ReadOptions& options);
 absl::StatusOr<ImageView> ReadRegistryImage(const std::string& ref, const ReadOptions& options);
