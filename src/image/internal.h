@@ -4,7 +4,11 @@
 #include <isa-l/igzip_lib.h>
 #include <zstd.h>
 
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -28,6 +32,33 @@ class HashingReader : public ByteReader {
   ByteReader& in_;
   Sha256 sha_;
   uint64_t bytes_ = 0;
+};
+
+/// Reads `in` on a thread of its own, up to `depth` chunks ahead of the consumer: a layer's
+/// decompression and digests run beside its tar parsing and file hashing. `in` belongs to that
+/// thread until Finish (or the destructor) joins it.
+class ReadAheadReader : public ByteReader {
+ public:
+  explicit ReadAheadReader(ByteReader& in, size_t chunk = size_t{1} << 20, size_t depth = 4);
+  ~ReadAheadReader() override;
+  ReadAheadReader(const ReadAheadReader&) = delete;
+  ReadAheadReader& operator=(const ReadAheadReader&) = delete;
+  absl::StatusOr<size_t> Read(char* buf, size_t cap) override;
+  /// Stops reading ahead and joins the thread; `in` is the caller's again.
+  void Finish();
+
+ private:
+  void Run();
+  ByteReader& in_;
+  const size_t chunk_, depth_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> ready_;
+  std::string current_;
+  size_t pos_ = 0;
+  bool done_ = false, stop_ = false;
+  absl::Status error_;
+  std::thread thread_;
 };
 
 /// Gives back bytes already taken (a sniffed head) before the rest of the stream.

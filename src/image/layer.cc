@@ -222,8 +222,10 @@ absl::StatusOr<LayerContents> DecodeLayer(ByteReader& in, absl::string_view name
     tar_stream = decoder.get();
   }
   internal::HashingReader tar(*tar_stream);
+  // Decompression and both digests on one thread, the tar and the file digests on this one.
+  internal::ReadAheadReader ahead(tar);
 
-  ArchiveFeed feed{&tar};
+  ArchiveFeed feed{&ahead};
   struct archive* a = archive_read_new();
   archive_read_support_format_tar(a);
   absl::Status status;
@@ -273,7 +275,8 @@ absl::StatusOr<LayerContents> DecodeLayer(ByteReader& in, absl::string_view name
   if (!status.ok()) return fail(status);
   // Read what follows the end-of-archive blocks too: the diff_id and the blob digest cover
   // every byte.
-  if (absl::Status s = internal::Drain(tar); !s.ok()) return fail(s);
+  if (absl::Status s = internal::Drain(ahead); !s.ok()) return fail(s);
+  ahead.Finish();
   out.diff_id = tar.Digest();
   out.tar_bytes = tar.bytes();
   if (stored != nullptr) {

@@ -123,7 +123,7 @@ struct Walked {
 };
 
 absl::Status ReadDir(const std::string& root, const PendingDir& here, const IgnoreMatcher& ignore,
-                     const BuildRules& rules, bool hash_small, DirQueue& queue, std::deque<Walked>& out) {
+                     const BuildRules& rules, bool hash_small, DirQueue& queue, WalkedTree& out) {
   const std::string& rel = here.rel;
   std::string abs = rel.empty() ? root : JoinPath(root, rel);
   // The root may be a symlink to the context, which docker build follows; below it, never.
@@ -209,7 +209,9 @@ absl::Status ReadDir(const std::string& root, const PendingDir& here, const Igno
     } else if (e.type == FileType::kDir) {
       queue.Push({e.path, std::move(carry)});
     }
-    out.push_back(std::move(w));
+    out.entries.push_back(std::move(w.e));
+    out.stats.push_back(w.key);
+    out.hashed.push_back(w.hashed ? 1 : 0);
   }
   ::closedir(dir);
   return status;
@@ -237,8 +239,7 @@ absl::StatusOr<WalkedTree> WalkTreeWithStats(const std::string& root, const Igno
   DirQueue queue;
   queue.Push({});
   int nthreads = ResolveJobs(jobs);
-  // Deques: entries are never moved as a list grows.
-  std::vector<std::deque<Walked>> results(static_cast<size_t>(nthreads));
+  std::vector<WalkedTree> results(static_cast<size_t>(nthreads));
   auto worker = [&](size_t slot) {
     PendingDir dir;
     while (queue.Pop(&dir)) {
@@ -253,24 +254,50 @@ absl::StatusOr<WalkedTree> WalkTreeWithStats(const std::string& root, const Igno
   for (auto& t : threads) t.join();
   if (absl::Status st = queue.error(); !st.ok()) return st;
 
+  // The workers' lists are joined (each freed as it is taken), then put in path order in
+  // place: a million files are never held twice.
   size_t total = 0;
-  for (const auto& r : results) total += r.size();
-  // Sorted by reference: moving whole entries through a sort costs more than comparing them.
-  std::vector<Walked*> order;
-  order.reserve(total);
-  for (auto& r : results) {
-    for (Walked& w : r) order.push_back(&w);
-  }
-  std::sort(order.begin(), order.end(), [](const Walked* a, const Walked* b) { return a->e.path < b->e.path; });
+  for (const auto& r : results) total += r.entries.size();
   WalkedTree tree;
   tree.entries.reserve(total);
   tree.stats.reserve(total);
   tree.hashed.reserve(total);
-  for (Walked* k : order) {
-    Walked& w = *k;
-    tree.entries.push_back(std::move(w.e));
-    tree.stats.push_back(w.key);
-    tree.hashed.push_back(w.hashed ? 1 : 0);
+  for (WalkedTree& r : results) {
+    std::move(r.entries.begin(), r.entries.end(), std::back_inserter(tree.entries));
+    tree.stats.insert(tree.stats.end(), r.stats.begin(), r.stats.end());
+    tree.hashed.insert(tree.hashed.end(), r.hashed.begin(), r.hashed.end());
+    std::vector<FileEntry>().swap(r.entries);
+    std::vector<StatKey>().swap(r.stats);
+    std::vector<uint8_t>().swap(r.hashed);
+  }
+  // order[k]: the index of the entry that belongs at k.
+  std::vector<uint32_t> order(total);
+  for (size_t k = 0; k < total; ++k) order[k] = static_cast<uint32_t>(k);
+  std::sort(order.begin(), order.end(),
+            [&](uint32_t a, uint32_t b) { return tree.entries[a].path < tree.entries[b].path; });
+  {
+    std::vector<StatKey> stats(total);
+    std::vector<uint8_t> hashed(total);
+    for (size_t k = 0; k < total; ++k) {
+      stats[k] = tree.stats[order[k]];
+      hashed[k] = tree.hashed[order[k]];
+    }
+    tree.stats.swap(stats);
+    tree.hashed.swap(hashed);
+  }
+  // The entries follow the permutation's cycles, each moved once.
+  std::vector<bool> placed(total, false);
+  for (size_t start = 0; start < total; ++start) {
+    if (placed[start] || order[start] == start) continue;
+    FileEntry held = std::move(tree.entries[start]);
+    size_t k = start;
+    while (order[k] != start) {
+      tree.entries[k] = std::move(tree.entries[order[k]]);
+      placed[k] = true;
+      k = order[k];
+    }
+    tree.entries[k] = std::move(held);
+    placed[k] = true;
   }
   return tree;
 }

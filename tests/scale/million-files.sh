@@ -8,7 +8,9 @@ n=${STALECHECK_SCALE_FILES:-1000000}
 base=/dev/shm
 [[ -d $base && -w $base ]] || base=${TMPDIR:-/tmp}
 dir=$(mktemp -d "$base/stalecheck-million-XXXXXX")
-trap 'rm -rf "$dir"' EXIT
+# The stat cache of this context goes to a scratch cache directory, removed with it.
+export XDG_CACHE_HOME=$dir.cache
+trap 'rm -rf "$dir" "$dir.cache"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 # 1000 directories of 1000 files, each file its own few bytes.
 python3 - "$dir" "$n" <<'PY'
