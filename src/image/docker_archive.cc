@@ -397,15 +397,22 @@ absl::StatusOr<ImageView> AssembleArchive(Members& members, const std::string& p
 
 namespace stalecheck::internal {
 
-// libarchive's read callback over a ByteReader.
+// libarchive's read callback over a ByteReader, with a buffer of the archive's own: libarchive
+// keeps pointing into the last buffer it was given, and the callback may run on whichever
+// thread reads a member (a layer is read ahead on a thread of its own).
+struct ReaderFeed {
+  ByteReader* in;
+  std::vector<char> buf = std::vector<char>(1 << 20);
+};
+
 la_ssize_t ReadFromByteReader(struct archive* a, void* client, const void** out) {
-  static thread_local std::vector<char> buf(1 << 20);
-  absl::StatusOr<size_t> n = static_cast<ByteReader*>(client)->Read(buf.data(), buf.size());
+  auto* feed = static_cast<ReaderFeed*>(client);
+  absl::StatusOr<size_t> n = feed->in->Read(feed->buf.data(), feed->buf.size());
   if (!n.ok()) {
     archive_set_error(a, EIO, "%s", std::string(n.status().message()).c_str());
     return -1;
   }
-  *out = buf.data();
+  *out = feed->buf.data();
   return static_cast<la_ssize_t>(*n);
 }
 
@@ -427,9 +434,10 @@ absl::StatusOr<ImageView> ReadDaemonImage(const EngineClient& client, const std:
     if (cached->has_value()) return std::move(**cached);
   }
   EngineReader body(client, absl::StrCat("/images/", image, "/get"));
+  ReaderFeed feed{&body};
   Members members;
   absl::Status read = StreamMembers(
-      [&](struct archive* a) { return archive_read_open(a, &body, nullptr, ReadFromByteReader, nullptr); }, members);
+      [&](struct archive* a) { return archive_read_open(a, &feed, nullptr, ReadFromByteReader, nullptr); }, members);
   absl::Status streamed = body.Finish();
   if (!streamed.ok()) return streamed;
   if (!read.ok()) return read;
