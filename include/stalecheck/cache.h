@@ -37,9 +37,10 @@ class LayerCache {
   /// Best effort: a cache that cannot be written is no error.
   void Put(const LayerContents& layer) const;
 
-  /// A small record keyed by a content digest ("sha256:…").
-  std::optional<std::string> GetRecord(const std::string& key) const;
-  void PutRecord(const std::string& key, const std::string& bytes) const;
+  /// A small record keyed by a content digest ("sha256:…"), in the directory `kind`
+  /// ("images": what an image's config and blobs are; "programs": what a client printed).
+  std::optional<std::string> GetRecord(const std::string& key, const char* kind = "images") const;
+  void PutRecord(const std::string& key, const std::string& bytes, const char* kind = "images") const;
 
  private:
   std::string PathOf(const char* kind, const std::string& digest) const;
@@ -107,6 +108,10 @@ std::optional<std::string> ProgramOutput(const std::vector<std::string>& argv, b
 
 /// The real-time clock in nanoseconds (what StatCache::Store takes).
 int64_t RealtimeNs();
+
+/// Whether a file's mtime and ctime are both more than StatCache::kRacyMarginNs older than
+/// `ns` (the start of the run that read it): only then can a later change not keep its key.
+bool Settled(const StatKey& key, int64_t ns);
 
 /// The serialised form of a layer's index (exposed for tests).
 std::string EncodeLayerIndex(const LayerContents& layer);

@@ -1,6 +1,8 @@
 #pragma once
 // The parallel walk of a directory tree as the engine's context walker sends it.
 
+#include <sys/stat.h>
+
 #include <string>
 #include <vector>
 
@@ -47,6 +49,9 @@ struct StatKey {
   bool valid() const { return dev != 0 || ino != 0; }
   friend bool operator==(const StatKey&, const StatKey&) = default;
 };
+
+/// A stat result as a StatKey (times in nanoseconds).
+StatKey StatKeyOf(const struct stat& st);
 
 /// A walk with what the stat cache needs beside each entry: `stats[i]` and `hashed[i]` (1
 /// when entries[i] has its digest) belong to entries[i].

@@ -1,9 +1,14 @@
 #pragma once
 // What the caches share: their directories, and files replaced whole by a rename.
 
+#include <cstdint>
 #include <string>
 
 namespace stalecheck::cache_internal {
+
+/// The caches' fixed-width integers: 8 bytes, little-endian.
+void PutU64(std::string& out, uint64_t v);
+uint64_t GetU64(const char* p);
 
 /// Makes `dir` and its parents, each 0700 when made here.
 void MakeDirs(const std::string& dir);

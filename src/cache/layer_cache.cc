@@ -23,9 +23,7 @@ namespace {
 // The format, and the digest format entries carry: a change to either is another file name.
 constexpr char kMagic[] = "stalecheck layer index v1 xxh128\n";
 
-void PutU64(std::string& out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
+using cache_internal::PutU64;
 
 void PutStr(std::string& out, const std::string& s) {
   PutU64(out, s.size());
@@ -41,8 +39,7 @@ struct Reader {
       ok = false;
       return 0;
     }
-    uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(in[at + i])) << (8 * i);
+    const uint64_t v = cache_internal::GetU64(in.data() + at);
     at += 8;
     return v;
   }
@@ -66,6 +63,16 @@ bool IsSha256(const std::string& d) {
 }  // namespace
 
 namespace cache_internal {
+
+void PutU64(std::string& out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+uint64_t GetU64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+  return v;
+}
 
 void MakeDirs(const std::string& dir) {
   std::string p;
@@ -263,9 +270,9 @@ void LayerCache::Put(const LayerContents& layer) const {
   Evict();
 }
 
-std::optional<std::string> LayerCache::GetRecord(const std::string& key) const {
+std::optional<std::string> LayerCache::GetRecord(const std::string& key, const char* kind) const {
   if (!enabled() || !IsSha256(key)) return std::nullopt;
-  const std::string path = PathOf("images", key);
+  const std::string path = PathOf(kind, key);
   std::optional<std::string> data = Load(path);
   if (!data || data->size() < 16) return std::nullopt;
   Reader tail{*data, data->size() - 16};
@@ -280,13 +287,13 @@ std::optional<std::string> LayerCache::GetRecord(const std::string& key) const {
   return body;
 }
 
-void LayerCache::PutRecord(const std::string& key, const std::string& bytes) const {
+void LayerCache::PutRecord(const std::string& key, const std::string& bytes, const char* kind) const {
   if (!enabled() || !IsSha256(key)) return;
   std::string body = bytes;
   const Digest128 sum = HashBytes(bytes);
   PutU64(body, sum.high);
   PutU64(body, sum.low);
-  Store(PathOf("images", key), body);
+  Store(PathOf(kind, key), body);
 }
 
 }  // namespace stalecheck

@@ -2,14 +2,11 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-#include <algorithm>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "stalecheck/cache.h"
 #include "stalecheck/hash.h"
 #include "stalecheck/util.h"
-#include "src/cache/internal.h"
 
 namespace stalecheck {
 
@@ -22,25 +19,17 @@ std::optional<std::string> ProgramOutput(const std::vector<std::string>& argv, b
       ::realpath(argv[0].c_str(), real) == nullptr) {
     return RunCapture(argv);
   }
-  const int64_t mtime = st.st_mtim.tv_sec * int64_t{1000000000} + st.st_mtim.tv_nsec;
-  const int64_t ctime = st.st_ctim.tv_sec * int64_t{1000000000} + st.st_ctim.tv_nsec;
-  if (std::max(mtime, ctime) >= RealtimeNs() - StatCache::kRacyMarginNs) return RunCapture(argv);
+  const StatKey k = StatKeyOf(st);
+  if (!Settled(k, RealtimeNs())) return RunCapture(argv);
   const std::string nul(1, '\0');
-  const std::string key = Sha256Of(absl::StrCat("program output v1", nul, real, nul, st.st_dev, " ", st.st_ino, " ",
-                                                st.st_size, " ", mtime, " ", ctime, nul,
+  const std::string key = Sha256Of(absl::StrCat("program output v1", nul, real, nul, k.dev, " ", k.ino, " ", k.size,
+                                                " ", k.mtime_ns, " ", k.ctime_ns, nul,
                                                 absl::StrJoin(argv.begin() + 1, argv.end(), nul)));
-  const std::string path = absl::StrCat(root, "/programs/", key.substr(7));
-  // The record: the output, then the XXH3-128 of it (hex), so that a torn file is a miss.
-  std::string record;
-  if (ReadSmallFile(path, &record, 1 << 20).ok() && record.size() >= 33 && record[record.size() - 33] == '\n') {
-    std::string out = record.substr(0, record.size() - 33);
-    if (HashBytes(out).Hex() == record.substr(record.size() - 32)) return out;
-  }
+  // A checksummed record of the cache's own: a torn or damaged one is a miss.
+  const LayerCache cache(root);
+  if (std::optional<std::string> remembered = cache.GetRecord(key, "programs")) return remembered;
   std::optional<std::string> out = RunCapture(argv);
-  if (!out) return out;
-  cache_internal::AtomicFile file(path);
-  file.Write(absl::StrCat(*out, "\n", HashBytes(*out).Hex()));
-  file.Commit();
+  if (out) cache.PutRecord(key, *out, "programs");
   return out;
 }
 

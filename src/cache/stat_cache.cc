@@ -25,15 +25,8 @@ constexpr char kMagic[] = "stalecheck stat cache v1 xxh128\n";
 constexpr size_t kBlockBytes = 64 << 10;
 constexpr size_t kMaxBlockBytes = 1 << 20;
 
-void PutFixed(std::string& out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-uint64_t GetFixed(const char* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
-  return v;
-}
+using cache_internal::GetU64;
+using cache_internal::PutU64;
 
 void PutVarint(std::string& out, uint64_t v) {
   while (v >= 0x80) {
@@ -63,7 +56,7 @@ struct Cursor {
       ok = false;
       return 0;
     }
-    const uint64_t v = GetFixed(in.data() + at);
+    const uint64_t v = GetU64(in.data() + at);
     at += 8;
     return v;
   }
@@ -73,10 +66,10 @@ uint64_t Checksum(const std::string& bytes) { return HashBytes(bytes).low; }
 
 std::string Header(const std::string& key, int64_t written_ns) {
   std::string h = kMagic;
-  PutFixed(h, key.size());
+  PutU64(h, key.size());
   h += key;
-  PutFixed(h, static_cast<uint64_t>(written_ns));
-  PutFixed(h, Checksum(h));
+  PutU64(h, static_cast<uint64_t>(written_ns));
+  PutU64(h, Checksum(h));
   return h;
 }
 
@@ -92,6 +85,10 @@ std::string RealPath(const std::string& dir) {
 }
 
 }  // namespace
+
+bool Settled(const StatKey& key, int64_t ns) {
+  return std::max(key.mtime_ns, key.ctime_ns) < ns - StatCache::kRacyMarginNs;
+}
 
 int64_t RealtimeNs() {
   struct timespec ts;
@@ -132,15 +129,14 @@ StatCache::Applied StatCache::Apply(WalkedTree& tree) const {
   if (!ReadExactly(f, magic + 8, &head) || head.compare(0, magic, kMagic) != 0) {
     bad = true;
   } else {
-    const uint64_t key_len = GetFixed(head.data() + magic);
+    const uint64_t key_len = GetU64(head.data() + magic);
     if (key_len != key_.size() || !ReadExactly(f, key_len + 16, &buf) || buf.compare(0, key_len, key_) != 0) {
       bad = true;
     } else {
-      written_ns = static_cast<int64_t>(GetFixed(buf.data() + key_len));
+      written_ns = static_cast<int64_t>(GetU64(buf.data() + key_len));
       if (Header(key_, written_ns) != head + buf) bad = true;
     }
   }
-  const int64_t trusted_before = written_ns - kRacyMarginNs;
   std::string prev;
   std::string block, len_bytes;
   size_t i = 0;
@@ -150,14 +146,14 @@ StatCache::Applied StatCache::Apply(WalkedTree& tree) const {
       bad = true;  // truncated: no end marker
       break;
     }
-    const uint64_t len = GetFixed(len_bytes.data());
+    const uint64_t len = GetU64(len_bytes.data());
     if (len == 0) {  // the end: the number of records follows
-      bad = !ReadExactly(f, 8, &len_bytes) || GetFixed(len_bytes.data()) != out.records;
+      bad = !ReadExactly(f, 8, &len_bytes) || GetU64(len_bytes.data()) != out.records;
       out.intact = !bad;
       break;
     }
     if (len > kMaxBlockBytes || !ReadExactly(f, len + 8, &block) ||
-        GetFixed(block.data() + len) != HashBytes(absl::string_view(block.data(), len)).low) {
+        GetU64(block.data() + len) != HashBytes(absl::string_view(block.data(), len)).low) {
       bad = true;
       break;
     }
@@ -188,7 +184,7 @@ StatCache::Applied StatCache::Apply(WalkedTree& tree) const {
       if (i == n || tree.entries[i].path != prev) continue;
       FileEntry& e = tree.entries[i];
       if (e.type != FileType::kFile || tree.hashed[i] || !tree.stats[i].valid() || !(tree.stats[i] == key)) continue;
-      if (key.mtime_ns >= trusted_before || key.ctime_ns >= trusted_before) continue;  // racily clean
+      if (!Settled(key, written_ns)) continue;  // racily clean
       e.digest = digest;
       tree.hashed[i] = 1;
       ++out.trusted;
@@ -215,9 +211,9 @@ void StatCache::Store(const WalkedTree& tree, int64_t walk_started_ns) const {
   auto flush = [&] {
     if (block.empty()) return;
     framed.clear();
-    PutFixed(framed, block.size());
+    PutU64(framed, block.size());
     framed += block;
-    PutFixed(framed, Checksum(block));
+    PutU64(framed, Checksum(block));
     file.Write(framed);
     block.clear();
   };
@@ -238,16 +234,16 @@ void StatCache::Store(const WalkedTree& tree, int64_t walk_started_ns) const {
     PutVarint(block, k.size);
     PutVarint(block, static_cast<uint64_t>(k.mtime_ns));
     PutVarint(block, static_cast<uint64_t>(k.ctime_ns));
-    PutFixed(block, e.digest.high);
-    PutFixed(block, e.digest.low);
+    PutU64(block, e.digest.high);
+    PutU64(block, e.digest.low);
     prev = &e.path;
     ++records;
     if (block.size() >= kBlockBytes) flush();
   }
   flush();
   framed.clear();
-  PutFixed(framed, 0);
-  PutFixed(framed, records);
+  PutU64(framed, 0);
+  PutU64(framed, records);
   file.Write(framed);
   file.Commit();
 }

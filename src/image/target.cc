@@ -100,12 +100,11 @@ std::optional<std::string> ArchiveStatKey(const std::string& path, const std::st
   if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || ::realpath(path.c_str(), real) == nullptr) {
     return std::nullopt;
   }
-  const int64_t mtime = st.st_mtim.tv_sec * int64_t{1000000000} + st.st_mtim.tv_nsec;
-  const int64_t ctime = st.st_ctim.tv_sec * int64_t{1000000000} + st.st_ctim.tv_nsec;
-  *settled = std::max(mtime, ctime) < now_ns - StatCache::kRacyMarginNs;
-  return Sha256Of(absl::StrCat("docker-archive stat key v1", absl::string_view("\0", 1), real,
-                               absl::string_view("\0", 1), tag, absl::string_view("\0", 1), st.st_dev, " ",
-                               st.st_ino, " ", st.st_size, " ", mtime, " ", ctime));
+  const StatKey k = StatKeyOf(st);
+  *settled = Settled(k, now_ns);
+  const std::string nul(1, '\0');
+  return Sha256Of(absl::StrCat("docker-archive stat key v1", nul, real, nul, tag, nul, k.dev, " ", k.ino, " ", k.size,
+                               " ", k.mtime_ns, " ", k.ctime_ns));
 }
 
 // A docker-archive read through the layer cache: an archive whose stat key is recorded is

@@ -182,9 +182,7 @@ absl::Status ReadDir(const std::string& root, const PendingDir& here, const Igno
       w.hashed = true;
     } else if (e.type == FileType::kFile) {
       e.size = static_cast<uint64_t>(st.st_size);
-      w.key = StatKey{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino), e.size,
-                      st.st_mtim.tv_sec * int64_t{1000000000} + st.st_mtim.tv_nsec,
-                      st.st_ctim.tv_sec * int64_t{1000000000} + st.st_ctim.tv_nsec};
+      w.key = StatKeyOf(st);
       if (hash_small && e.size < kInlineHashLimit) {
         // Small files are hashed here, opened relative to the directory already open: one
         // path lookup and one read instead of a second walk over the name.
@@ -218,6 +216,12 @@ absl::Status ReadDir(const std::string& root, const PendingDir& here, const Igno
 }
 
 }  // namespace
+
+StatKey StatKeyOf(const struct stat& st) {
+  return StatKey{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
+                 st.st_mtim.tv_sec * int64_t{1000000000} + st.st_mtim.tv_nsec,
+                 st.st_ctim.tv_sec * int64_t{1000000000} + st.st_ctim.tv_nsec};
+}
 
 bool SentAsEmptyFile(unsigned mode, const BuildRules& rules) {
   if (rules.sends_special_files) return S_ISSOCK(mode);
