@@ -21,6 +21,7 @@
 using stalecheck::IgnoreMatcher;
 using stalecheck::StatCache;
 using stalecheck::WalkedTree;
+using stalecheck::testing::ScopedEnv;
 using stalecheck::testing::TempDir;
 
 namespace {
@@ -65,26 +66,6 @@ void EditKeepingMtime(const std::string& path, const std::string& data) {
   REQUIRE(after.st_mtim.tv_sec == before.st_mtim.tv_sec);
   REQUIRE(after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
 }
-
-// Sets an environment variable for one scope.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    ::setenv(name, value.c_str(), 1);
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      ::setenv(name_, old_->c_str(), 1);
-    } else {
-      ::unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 }  // namespace
 
@@ -162,36 +143,25 @@ TEST_SUITE("stat cache") {
     StoreWalk(cache, d, Later());
     std::string bytes;
     REQUIRE(stalecheck::ReadSmallFile(file, &bytes).ok());
+    // `reader` reads `file` after `damaged` is written over it: nothing trusted, nothing left.
+    auto read_damaged = [&](const StatCache& reader, const std::string& damaged) {
+      std::ofstream(file, std::ios::binary | std::ios::trunc) << damaged;
+      WalkedTree warm = Walk(d);
+      StatCache::Applied a = reader.Apply(warm);
+      CHECK(a.trusted == 0);
+      CHECK_FALSE(a.intact);
+      CHECK_FALSE(std::filesystem::exists(file));
+    };
     SUBCASE("a byte flipped inside a block") {
       bytes[bytes.size() / 2] ^= 0x20;
-      std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
-      WalkedTree warm = Walk(d);
-      StatCache::Applied a = cache.Apply(warm);
-      CHECK(a.trusted == 0);
-      CHECK_FALSE(a.intact);
-      CHECK_FALSE(std::filesystem::exists(file));
+      read_damaged(cache, bytes);
     }
-    SUBCASE("cut short inside its only block") {
-      std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() - 40);
-      WalkedTree warm = Walk(d);
-      StatCache::Applied a = cache.Apply(warm);
-      CHECK(a.trusted == 0);
-      CHECK_FALSE(a.intact);
-      CHECK_FALSE(std::filesystem::exists(file));
-    }
+    SUBCASE("cut short inside its only block") { read_damaged(cache, bytes.substr(0, bytes.size() - 40)); }
     SUBCASE("the header altered") {
       bytes[3] = 'X';
-      std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
-      WalkedTree warm = Walk(d);
-      CHECK(cache.Apply(warm).trusted == 0);
-      CHECK_FALSE(std::filesystem::exists(file));
+      read_damaged(cache, bytes);
     }
-    SUBCASE("the cache of another directory") {
-      StatCache other(file, d.path() + "-elsewhere");
-      WalkedTree warm = Walk(d);
-      CHECK(other.Apply(warm).trusted == 0);
-      CHECK_FALSE(std::filesystem::exists(file));
-    }
+    SUBCASE("the cache of another directory") { read_damaged(StatCache(file, d.path() + "-elsewhere"), bytes); }
   }
 
   TEST_CASE("LoadContext: the second run reads no file, and an edit put back with touch -r is still caught") {

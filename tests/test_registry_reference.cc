@@ -7,6 +7,7 @@
 #include "test_helpers.h"
 
 using stalecheck::ParseImageReference;
+using stalecheck::testing::ScopedEnv;
 
 namespace {
 
@@ -15,23 +16,6 @@ std::string Norm(const std::string& ref) {
   REQUIRE_MESSAGE(r.ok(), ref, ": ", r.status().message());
   return r->registry + " " + r->repository + " " + (r->digest.empty() ? r->tag : r->digest);
 }
-
-// Sets an environment variable for one scope.
-class Env {
- public:
-  Env(const char* name, const std::string& value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    ::setenv(name, value.c_str(), 1);
-  }
-  ~Env() {
-    if (old_) ::setenv(name_, old_->c_str(), 1);
-    else ::unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 }  // namespace
 
@@ -73,7 +57,7 @@ TEST_SUITE("registry: references") {
 TEST_SUITE("registry: credentials") {
   TEST_CASE("auths are read as docker reads them: exact key, then by hostname; auth split at the first colon") {
     stalecheck::testing::TempDir d;
-    Env cfg("DOCKER_CONFIG", d.path());
+    ScopedEnv cfg("DOCKER_CONFIG", d.path());
     d.Write("config.json", R"({"auths": {"https://reg.example:5000/v1/": {"auth": "YWxpY2U6cGE6c3M="},
                                          "other.example": {"username": "bob", "password": "pw"},
                                          "id.example": {"identitytoken": "tok"}}})");
@@ -94,14 +78,14 @@ TEST_SUITE("registry: credentials") {
 
   TEST_CASE("a helper for the registry wins over credsStore, which wins over auths") {
     stalecheck::testing::TempDir d;
-    Env cfg("DOCKER_CONFIG", d.path());
+    ScopedEnv cfg("DOCKER_CONFIG", d.path());
     d.Write("bin/docker-credential-one", "#!/bin/sh\nread k\necho '{\"Username\":\"one\",\"Secret\":\"s1\"}'\n");
     d.Write("bin/docker-credential-two", "#!/bin/sh\nread k\necho '{\"Username\":\"<token>\",\"Secret\":\"idtok\"}'\n");
     d.Write("bin/docker-credential-none", "#!/bin/sh\necho 'credentials not found in native keychain'\nexit 1\n");
     for (const char* h : {"one", "two", "none"}) {
       std::filesystem::permissions(d / (std::string("bin/docker-credential-") + h), std::filesystem::perms::owner_all);
     }
-    Env path("PATH", d / "bin" + ":" + std::getenv("PATH"));
+    ScopedEnv path("PATH", d / "bin" + ":" + std::getenv("PATH"));
     d.Write("config.json", R"({"credHelpers": {"a.example": "one", "n.example": "none"}, "credsStore": "two",
                                "auths": {"a.example": {"auth": "eDp5"}, "n.example": {"auth": "eDp5"}}})");
     auto a = stalecheck::FindCredentials("a.example");
@@ -119,7 +103,7 @@ TEST_SUITE("registry: credentials") {
 
   TEST_CASE("a missing config is anonymous; a malformed one is an error naming it") {
     stalecheck::testing::TempDir d;
-    Env cfg("DOCKER_CONFIG", d.path());
+    ScopedEnv cfg("DOCKER_CONFIG", d.path());
     auto none = stalecheck::FindCredentials("x.example");
     REQUIRE(none.ok());
     CHECK(none->empty());
