@@ -1,5 +1,9 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cstring>
+
+#include "src/image/internal.h"
 #include "stalecheck/layer.h"
 #include "test_helpers.h"
 
@@ -33,9 +37,98 @@ absl::StatusOr<std::map<std::string, stalecheck::ViewEntry>> View(std::vector<La
   return std::move(layered->files);
 }
 
+// Gives `data` in reads of at most `step` bytes, then fails with `error` if one is set.
+class StepReader : public stalecheck::ByteReader {
+ public:
+  StepReader(std::string data, size_t step, absl::Status error = absl::OkStatus())
+      : data_(std::move(data)), step_(step), error_(std::move(error)) {}
+  absl::StatusOr<size_t> Read(char* buf, size_t cap) override {
+    if (pos_ == data_.size()) {
+      if (!error_.ok()) return error_;
+      return size_t{0};
+    }
+    const size_t n = std::min({cap, step_, data_.size() - pos_});
+    std::memcpy(buf, data_.data() + pos_, n);
+    pos_ += n;
+    return n;
+  }
+
+ private:
+  std::string data_;
+  size_t step_, pos_ = 0;
+  absl::Status error_;
+};
+
+std::string Pattern(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + i / 251) & 0xff);
+  return s;
+}
+
+absl::StatusOr<std::string> ReadAll(stalecheck::ByteReader& in, size_t step) {
+  std::string out, buf(step, '\0');
+  for (;;) {
+    absl::StatusOr<size_t> n = in.Read(buf.data(), buf.size());
+    if (!n.ok()) return n.status();
+    if (*n == 0) return out;
+    out.append(buf, 0, *n);
+  }
+}
+
 }  // namespace
 
 TEST_SUITE("image") {
+  TEST_CASE("reading ahead gives back the stream byte for byte, whatever the chunk and read sizes") {
+    const std::string data = Pattern(100003);
+    for (size_t chunk : {size_t{1}, size_t{7}, size_t{4096}, size_t{1} << 20}) {
+      for (size_t depth : {size_t{1}, size_t{4}}) {
+        CAPTURE(chunk);
+        CAPTURE(depth);
+        StepReader in(data, 997);
+        stalecheck::internal::ReadAheadReader ahead(in, chunk, depth);
+        absl::StatusOr<std::string> got = ReadAll(ahead, 313);
+        REQUIRE(got.ok());
+        CHECK(*got == data);
+      }
+    }
+  }
+
+  TEST_CASE("reading ahead hands on the bytes before an error, then the error") {
+    const std::string data = Pattern(5000);
+    StepReader in(data, 100, absl::DataLossError("layer blob cut short"));
+    stalecheck::internal::ReadAheadReader ahead(in, 64, 2);
+    std::string got, buf(50, '\0');
+    absl::Status status;
+    for (;;) {
+      absl::StatusOr<size_t> n = ahead.Read(buf.data(), buf.size());
+      if (!n.ok()) {
+        status = n.status();
+        break;
+      }
+      REQUIRE(*n > 0);
+      got.append(buf, 0, *n);
+    }
+    CHECK(got == data);
+    CHECK(status.message() == "layer blob cut short");
+  }
+
+  TEST_CASE("a reader left part-way stops reading ahead and gives the stream back where the thread left it") {
+    const std::string data = Pattern(1 << 16);
+    StepReader in(data, 1024);
+    {
+      stalecheck::internal::ReadAheadReader ahead(in, 1024, 2);
+      char b[10];
+      REQUIRE(ahead.Read(b, sizeof b).ok());
+      ahead.Finish();
+    }  // the destructor after Finish joins nothing twice
+    // The thread read at most the pool's chunks (depth + 1) and then stopped.
+    absl::StatusOr<std::string> rest = ReadAll(in, 4096);
+    REQUIRE(rest.ok());
+    CHECK(rest->size() >= data.size() - 3 * 1024);
+    CHECK(rest->size() < data.size());
+    CHECK(*rest == data.substr(data.size() - rest->size()));
+  }
+
   TEST_CASE("a layer is read the same plain, gzip or zstd, with both digests") {
     std::vector<TarMember> members = {{"app/", 'd', "", 0755}, {"./app/main.py", 'f', "print(1)\n", 0644},
                                       {"/app/link", 'l', "main.py", 0777}};

@@ -102,8 +102,10 @@ absl::Status ReadHead(ByteReader& in, size_t want, std::string* head) {
   return absl::OkStatus();
 }
 
-ReadAheadReader::ReadAheadReader(ByteReader& in, size_t chunk, size_t depth)
-    : in_(in), chunk_(chunk), depth_(depth), thread_([this] { Run(); }) {}
+ReadAheadReader::ReadAheadReader(ByteReader& in, size_t chunk, size_t depth) : in_(in), chunk_(chunk), depth_(depth) {
+  for (size_t i = 0; i <= depth_; ++i) spare_.push_back(Chunk{std::make_unique_for_overwrite<char[]>(chunk_), 0});
+  thread_ = std::thread([this] { Run(); });
+}
 
 ReadAheadReader::~ReadAheadReader() { Finish(); }
 
@@ -118,41 +120,47 @@ void ReadAheadReader::Finish() {
 
 void ReadAheadReader::Run() {
   for (;;) {
-    std::string chunk(chunk_, '\0');
-    absl::StatusOr<size_t> n = in_.Read(chunk.data(), chunk.size());
-    std::unique_lock<std::mutex> lock(mu_);
+    Chunk chunk;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return !spare_.empty() || stop_; });
+      if (stop_) {
+        done_ = true;
+        return;
+      }
+      chunk = std::move(spare_.back());
+      spare_.pop_back();
+    }
+    absl::StatusOr<size_t> n = in_.Read(chunk.bytes.get(), chunk_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (!n.ok() || *n == 0) {
       if (!n.ok()) error_ = n.status();
       done_ = true;
       cv_.notify_all();
       return;
     }
-    chunk.resize(*n);
+    chunk.size = *n;
     ready_.push_back(std::move(chunk));
     cv_.notify_all();
-    cv_.wait(lock, [&] { return ready_.size() < depth_ || stop_; });
-    if (stop_) {
-      done_ = true;
-      return;
-    }
   }
 }
 
 absl::StatusOr<size_t> ReadAheadReader::Read(char* buf, size_t cap) {
-  if (pos_ == current_.size()) {
+  if (pos_ == current_.size) {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return !ready_.empty() || done_; });
     if (ready_.empty()) {
       if (!error_.ok()) return error_;
       return size_t{0};
     }
+    if (current_.bytes) spare_.push_back(std::move(current_));
     current_ = std::move(ready_.front());
     ready_.pop_front();
     pos_ = 0;
     cv_.notify_all();
   }
-  const size_t n = std::min(cap, current_.size() - pos_);
-  std::memcpy(buf, current_.data() + pos_, n);
+  const size_t n = std::min(cap, current_.size - pos_);
+  std::memcpy(buf, current_.bytes.get() + pos_, n);
   pos_ += n;
   return n;
 }

@@ -6,6 +6,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -36,7 +37,8 @@ class HashingReader : public ByteReader {
 
 /// Reads `in` on a thread of its own, up to `depth` chunks ahead of the consumer: a layer's
 /// decompression and digests run beside its tar parsing and file hashing. `in` belongs to that
-/// thread until Finish (or the destructor) joins it.
+/// thread until Finish (or the destructor) joins it. The chunks are a fixed pool of depth + 1
+/// buffers, allocated once and passed back and forth, so a layer of any size costs the same.
 class ReadAheadReader : public ByteReader {
  public:
   explicit ReadAheadReader(ByteReader& in, size_t chunk = size_t{1} << 20, size_t depth = 4);
@@ -48,13 +50,18 @@ class ReadAheadReader : public ByteReader {
   void Finish();
 
  private:
+  struct Chunk {
+    std::unique_ptr<char[]> bytes;
+    size_t size = 0;
+  };
   void Run();
   ByteReader& in_;
   const size_t chunk_, depth_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::string> ready_;
-  std::string current_;
+  std::deque<Chunk> ready_;  // filled, in stream order
+  std::vector<Chunk> spare_;  // consumed, for the reading thread to fill again
+  Chunk current_;
   size_t pos_ = 0;
   bool done_ = false, stop_ = false;
   absl::Status error_;
