@@ -25,7 +25,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 run_one() {
   local n=$1
   mkdir -p "$work/$n" "$build/findings/$n"
-  if "$build/fuzz_$n" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=262144 \
+  if "$build/fuzz_$n" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 -max_len=262144 \
       -artifact_prefix="$build/findings/$n/" -print_final_stats=1 "$work/$n" "tests/fuzz/corpus/$n" \
       >"$work/$n.log" 2>&1; then
     echo "fuzz $n: ok ($(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$work/$n.log" | grep -o '[0-9]*$') runs in ${seconds}s)"
