@@ -1,4 +1,3 @@
-#include <curl/curl.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -14,6 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "src/util/libcurl.h"
 #include "absl/strings/str_format.h"
 #include "stalecheck/engine.h"
 
@@ -28,11 +28,6 @@
 
 namespace stalecheck {
 namespace {
-
-void InitCurl() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 // The newest API version this client speaks; the engine's own is used when older.
 constexpr const char* kMaxApiVersion = "1.43";
@@ -113,23 +108,26 @@ struct EngineClient::Impl {
   long timeout = 60;   // seconds: the longest wait to connect, and for any one read
 
   absl::Status Perform(const std::string& path, Response* r, bool versioned) const {
-    CURL* c = curl_easy_init();
+    absl::StatusOr<const libcurl::Api*> lib = libcurl::Load();
+    if (!lib.ok()) return lib.status();
+    const libcurl::Api& curl = **lib;
+    CURL* c = curl.easy_init();
     if (c == nullptr) return absl::InternalError("cannot start an HTTP client");
     std::string url = versioned ? absl::StrCat(base, "/v", version, path) : absl::StrCat(base, path);
-    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-    if (!socket.empty()) curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, socket.c_str());
-    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, timeout);
+    curl.easy_setopt(c, CURLOPT_URL, url.c_str());
+    if (!socket.empty()) curl.easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, socket.c_str());
+    curl.easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    curl.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl.easy_setopt(c, CURLOPT_CONNECTTIMEOUT, timeout);
     // A stalled read: less than one byte a second for `timeout` seconds.
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, timeout);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_cleanup(c);
+    curl.easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl.easy_setopt(c, CURLOPT_LOW_SPEED_TIME, timeout);
+    curl.easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
+    curl.easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl.easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
+    curl.easy_setopt(c, CURLOPT_HEADERDATA, r);
+    CURLcode rc = curl.easy_perform(c);
+    curl.easy_cleanup(c);
     if (rc == CURLE_WRITE_ERROR && r->too_big) {
       return absl::InvalidArgumentError(absl::StrCat("the engine at ", host, " answered GET ", path,
                                                      " with more than ", kMaxDocument >> 20, " MiB"));
@@ -155,7 +153,7 @@ struct EngineClient::Impl {
       }
     }
     if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && r->stopped)) {
-      return absl::UnavailableError(absl::StrCat("the Docker engine at ", host, " did not answer: ", curl_easy_strerror(rc)));
+      return absl::UnavailableError(absl::StrCat("the Docker engine at ", host, " did not answer: ", curl.easy_strerror(rc)));
     }
     if (r->status != 200) {
       std::string msg = r->body;
@@ -183,7 +181,6 @@ const std::string& EngineClient::api_version() const { return impl_->version; }
 const std::string& EngineClient::builder_version() const { return impl_->builder_version; }
 
 absl::StatusOr<EngineClient> EngineClient::Connect(const std::string& host_in, int timeout_seconds) {
-  InitCurl();
   auto impl = std::make_unique<Impl>();
   impl->timeout = timeout_seconds > 0 ? timeout_seconds : 60;
   std::string host = host_in;

@@ -2,7 +2,6 @@
 // as docker finds them, the token dance (anonymous, basic, bearer, identity tokens), manifests
 // and blobs, with bounded retries and a timeout on every read.
 
-#include <curl/curl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -16,6 +15,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "src/util/libcurl.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "stalecheck/hash.h"
@@ -169,11 +169,6 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   return size * n;
 }
 
-void InitCurl() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 }  // namespace
 
 std::string ImageReference::Host() const { return registry == "docker.io" ? "registry-1.docker.io" : registry; }
@@ -266,47 +261,50 @@ struct RegistryClient::Impl {
   // One GET (or a POST with `post_body`), following redirects, no retries.
   absl::Status Perform(const std::string& url, const std::vector<std::string>& headers, Response* r,
                        const std::string* post_body = nullptr, bool verify = true) {
-    CURL* c = curl_easy_init();
+    absl::StatusOr<const libcurl::Api*> lib = libcurl::Load();
+    if (!lib.ok()) return lib.status();
+    const libcurl::Api& curl = **lib;
+    CURL* c = curl.easy_init();
     if (c == nullptr) return absl::InternalError("cannot start an HTTP client");
     struct curl_slist* list = nullptr;
-    for (const std::string& h : headers) list = curl_slist_append(list, h.c_str());
-    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+    for (const std::string& h : headers) list = curl.slist_append(list, h.c_str());
+    curl.easy_setopt(c, CURLOPT_URL, url.c_str());
     if (post_body != nullptr) {
-      curl_easy_setopt(c, CURLOPT_POST, 1L);
-      curl_easy_setopt(c, CURLOPT_POSTFIELDS, post_body->c_str());
-      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(post_body->size()));
+      curl.easy_setopt(c, CURLOPT_POST, 1L);
+      curl.easy_setopt(c, CURLOPT_POSTFIELDS, post_body->c_str());
+      curl.easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(post_body->size()));
     } else {
-      curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+      curl.easy_setopt(c, CURLOPT_HTTPGET, 1L);
     }
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+    curl.easy_setopt(c, CURLOPT_HTTPHEADER, list);
+    curl.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    curl.easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
     // Never from HTTPS down to HTTP; credentials never to another host (libcurl's default).
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, absl::StartsWith(url, "https://") ? "https" : "http,https");
-    curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, static_cast<long>(options.timeout));
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options.timeout));
+    curl.easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, absl::StartsWith(url, "https://") ? "https" : "http,https");
+    curl.easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
+    curl.easy_setopt(c, CURLOPT_CONNECTTIMEOUT, static_cast<long>(options.timeout));
+    curl.easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl.easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options.timeout));
     std::string ca;
     if (!options.cert_dir.empty()) {
-      curl_easy_setopt(c, CURLOPT_CAPATH, options.cert_dir.c_str());
+      curl.easy_setopt(c, CURLOPT_CAPATH, options.cert_dir.c_str());
       ca = absl::StrCat(options.cert_dir, "/ca.crt");
-      if (::access(ca.c_str(), R_OK) == 0) curl_easy_setopt(c, CURLOPT_CAINFO, ca.c_str());
+      if (::access(ca.c_str(), R_OK) == 0) curl.easy_setopt(c, CURLOPT_CAINFO, ca.c_str());
     } else if (const char* f = std::getenv("SSL_CERT_FILE"); f != nullptr && *f != '\0') {
-      curl_easy_setopt(c, CURLOPT_CAINFO, f);
+      curl.easy_setopt(c, CURLOPT_CAINFO, f);
     }
     if (!verify) {
-      curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-      curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+      curl.easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+      curl.easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
     }
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_cleanup(c);
-    curl_slist_free_all(list);
+    curl.easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
+    curl.easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl.easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
+    curl.easy_setopt(c, CURLOPT_HEADERDATA, r);
+    CURLcode rc = curl.easy_perform(c);
+    curl.easy_cleanup(c);
+    curl.slist_free_all(list);
     r->curl_code = rc;
     const std::string where = HostnameOf(url);
     if (rc == CURLE_WRITE_ERROR && r->too_big) {
@@ -320,11 +318,11 @@ struct RegistryClient::Impl {
     }
     if (rc == CURLE_PEER_FAILED_VERIFICATION) {
       return absl::UnavailableError(absl::StrCat("the registry ", where, "'s TLS certificate is not trusted: ",
-                                                 curl_easy_strerror(rc),
+                                                 curl.easy_strerror(rc),
                                                  " (--cert-dir DIR or SSL_CERT_FILE for a private CA)"));
     }
     if (rc != CURLE_OK) {
-      return absl::UnavailableError(absl::StrCat("the registry ", where, " could not be read: ", curl_easy_strerror(rc)));
+      return absl::UnavailableError(absl::StrCat("the registry ", where, " could not be read: ", curl.easy_strerror(rc)));
     }
     return absl::OkStatus();
   }
@@ -432,18 +430,21 @@ struct RegistryClient::Impl {
     }
     std::string scope = challenge.params.count("scope") != 0 ? challenge.params["scope"]
                                                              : absl::StrCat("repository:", ref.repository, ":pull");
-    char* service = curl_easy_escape(nullptr, challenge.params["service"].c_str(), 0);
-    char* sc = curl_easy_escape(nullptr, scope.c_str(), 0);
+    absl::StatusOr<const libcurl::Api*> lib = libcurl::Load();
+    if (!lib.ok()) return lib.status();
+    const libcurl::Api& curl = **lib;
+    char* service = curl.easy_escape(nullptr, challenge.params["service"].c_str(), 0);
+    char* sc = curl.easy_escape(nullptr, scope.c_str(), 0);
     std::string query = absl::StrCat("service=", service, "&scope=", sc);
-    curl_free(service);
-    curl_free(sc);
+    curl.free(service);
+    curl.free(sc);
     Response r;
     std::vector<std::string> headers;
     if (!creds.identity_token.empty()) {
       // OAuth2 refresh-token grant; a token server without OAuth2 answers 404, then GET.
-      char* tok = curl_easy_escape(nullptr, creds.identity_token.c_str(), 0);
+      char* tok = curl.easy_escape(nullptr, creds.identity_token.c_str(), 0);
       std::string body = absl::StrCat("grant_type=refresh_token&refresh_token=", tok, "&client_id=stalecheck&", query);
-      curl_free(tok);
+      curl.free(tok);
       headers.push_back("Content-Type: application/x-www-form-urlencoded");
       if (absl::Status s = Perform(realm, headers, &r, &body, options.tls_verify); !s.ok()) return s;
       if (r.status == 404) {
@@ -472,7 +473,6 @@ struct RegistryClient::Impl {
 };
 
 RegistryClient::RegistryClient(ImageReference ref, RegistryOptions options) : impl_(std::make_unique<Impl>()) {
-  InitCurl();
   impl_->ref = std::move(ref);
   impl_->options = options;
   if (impl_->options.retries < 1) impl_->options.retries = 1;
