@@ -19,6 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "src/git/checkout.h"
+#include "src/git/head.h"
 #include "src/git/object_reader.h"
 #include "stalecheck/hash.h"
 #include "stalecheck/util.h"
@@ -601,9 +602,11 @@ absl::StatusOr<std::string> GitContext::ReadContextFile(const std::string& rel) 
 }
 
 std::optional<std::string> HeadCommit(const std::string& dir) {
+  const std::string real = RealPath(dir);
+  if (std::optional<std::optional<std::string>> known = git::ReadHeadFromFiles(real)) return *known;
   InitLibgit2();
   RepoPtr repo;
-  if (git_repository_open_ext(&repo.p, RealPath(dir).c_str(), 0, nullptr) != 0) return std::nullopt;
+  if (git_repository_open_ext(&repo.p, real.c_str(), 0, nullptr) != 0) return std::nullopt;
   git_oid id;
   if (git_reference_name_to_id(&id, repo.p, "HEAD") != 0) return std::nullopt;
   char hex[GIT_OID_HEXSZ + 1];
