@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
 #include "stalecheck/entry.h"
@@ -152,7 +153,7 @@ class LayerIndex {
   bool Deletes(const std::string& path) const;
 
  private:
-  std::map<std::string, const FileEntry*> written_;
+  absl::flat_hash_map<absl::string_view, const FileEntry*> written_;  // into the changes' own paths
   std::vector<std::string> whiteouts_, opaque_dirs_;  // sorted
 };
 

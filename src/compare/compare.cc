@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <set>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "stalecheck/compare.h"
@@ -43,7 +45,9 @@ class Comparison {
     std::stable_sort(result_.findings.begin(), result_.findings.end(), [](const Finding& a, const Finding& b) {
       return a.path.value_or("") < b.path.value_or("");
     });
-    result_.compared.assign(compared_.begin(), compared_.end());
+    std::sort(compared_.begin(), compared_.end());
+    compared_.erase(std::unique(compared_.begin(), compared_.end()), compared_.end());
+    result_.compared = std::move(compared_);
     result_.stale = !result_.findings.empty();
     return std::move(result_);
   }
@@ -63,6 +67,17 @@ class Comparison {
   bool ContextLayer(int layer) const {
     const BuildStep* s = StepOfLayer(layer);
     return s != nullptr && s->FromContext();
+  }
+
+  // The image's final filesystem at `path`, or null: hashed, since every planned path and every
+  // copied entry is looked up (the view's ordered map is for listing).
+  const ViewEntry* Top(absl::string_view path) {
+    if (top_.empty() && !image_.files.empty()) {
+      top_.reserve(image_.files.size());
+      for (const auto& [p, v] : image_.files) top_.emplace(p, &v);
+    }
+    auto it = top_.find(path);
+    return it == top_.end() ? nullptr : it->second;
   }
 
   const LayerIndex& Index(int layer) {
@@ -140,28 +155,28 @@ class Comparison {
       if (!f.alt_path.empty()) {
         // A lone file copied onto an existing directory lands inside it.
         const FileEntry* wrote = copy_layer >= 0 ? VersionAt(copy_layer, path) : nullptr;
-        auto top = image_.files.find(path);
+        const ViewEntry* top = Top(path);
         if ((wrote != nullptr && wrote->type == FileType::kDir) ||
-            (wrote == nullptr && top != image_.files.end() && top->second.file.type == FileType::kDir)) {
+            (wrote == nullptr && top != nullptr && top->file.type == FileType::kDir)) {
           path = f.alt_path;
         }
       }
       AddAncestors(path, false);
       by_path_[path] = &f;
-      compared_.insert(path);
+      compared_.push_back(path);
       Finding base;
       base.path = path;
       base.source = f.source;
       base.step = f.step;
       if (f.via >= 0) base.via = f.via;
-      auto top = image_.files.find(path);
+      const ViewEntry* top = Top(path);
       const FileEntry* have = nullptr;
-      const int runtime_top = top == image_.files.end() ? -1 : RuntimeIndex(image_, top->second.layer);
-      const int runtime_gone = top == image_.files.end() ? RuntimeDeletion(path) : -1;
+      const int runtime_top = top == nullptr ? -1 : RuntimeIndex(image_, top->layer);
+      const int runtime_gone = top == nullptr ? RuntimeDeletion(path) : -1;
       if (runtime_top >= 0) {
         // A container: what it shows now is judged, whatever its image had.
-        have = &top->second.file;
-        Attribute(base, top->second.layer);
+        have = &top->file;
+        Attribute(base, top->layer);
       } else if (runtime_gone >= 0) {
         Finding fd = base;
         Attribute(fd, runtime_gone);
@@ -173,25 +188,25 @@ class Comparison {
         continue;
       } else if (copy_layer < 0) {
         // No history to match: the top-most version is all there is.
-        if (top != image_.files.end()) {
-          have = &top->second.file;
-          base.layer = top->second.layer;
+        if (top != nullptr) {
+          have = &top->file;
+          base.layer = top->layer;
         }
       } else {
         have = VersionAt(copy_layer, path);
         base.layer = copy_layer;
-        if (top == image_.files.end()) {
+        if (top == nullptr) {
           // A later layer deleted it (RUN rm): whatever the copy wrote, it is not there.
           if (have != nullptr || DeletedAfter(copy_layer, path)) continue;
-        } else if (top->second.layer != copy_layer) {
-          base.changed_by = top->second.layer;
+        } else if (top->layer != copy_layer) {
+          base.changed_by = top->layer;
         }
       }
       if (have == nullptr) {
         Finding fd = base;
         fd.status = "missing";
         if (f.expected.type != FileType::kDir) fd.expected = f.expected.digest.ToString();
-        fd.reason = top == image_.files.end() ? "the build context has it; the image has nothing there"
+        fd.reason = top == nullptr ? "the build context has it; the image has nothing there"
                                               : "the build context has it; its copy step did not write it";
         if (absl::StrContains(path, "/__pycache__")) {
           fd.reason += " (bytecode compiled in the context; `**/__pycache__` in .dockerignore keeps it out of images)";
@@ -264,27 +279,27 @@ class Comparison {
     if (!match_.matched) {
       return;  // no history: no layer is known to be a context copy
     }
-    std::set<std::string> seen;
+    absl::flat_hash_set<absl::string_view> seen;
     for (int l = static_cast<int>(image_.changes.size()) - 1; l >= 0; --l) {
       if (!ContextLayer(l)) continue;
       for (const FileEntry& e : image_.changes[static_cast<size_t>(l)].entries) {
         if (!seen.insert(e.path).second) continue;  // a higher copy layer wrote it again
-        auto top = image_.files.find(e.path);
-        if (top == image_.files.end()) continue;    // deleted by a later layer
-        if (RuntimeIndex(image_, top->second.layer) >= 0) {
+        const ViewEntry* top = Top(e.path);
+        if (top == nullptr) continue;    // deleted by a later layer
+        if (RuntimeIndex(image_, top->layer) >= 0) {
           // A container shows its own version (changed inside it, or a mount's).
-          Extra(e.path, top->second.file, top->second.layer, match_.layer_step[static_cast<size_t>(l)], std::nullopt);
+          Extra(e.path, top->file, top->layer, match_.layer_step[static_cast<size_t>(l)], std::nullopt);
           continue;
         }
         std::optional<int> changed;
-        if (top->second.layer != l) changed = top->second.layer;
+        if (top->layer != l) changed = top->layer;
         Extra(e.path, e, l, match_.layer_step[static_cast<size_t>(l)], changed);
       }
     }
   }
 
   void Extra(const std::string& path, const FileEntry& file, int layer, int step, std::optional<int> changed) {
-    compared_.insert(path);
+    compared_.push_back(path);
     if (by_path_.count(path) != 0 || ancestors_.count(path) != 0) return;
     if (InBytecodeCache(path, file.type)) return;
     Finding fd;
@@ -322,26 +337,26 @@ class Comparison {
       bool covered = by_path_.count(source_path) != 0;
       for (const std::string& r : plan_.dest_roots) covered = covered || (r != "/" && PathUnder(path, r));
       if (!covered) continue;
-      compared_.insert(path);
+      compared_.push_back(path);
       Finding fd;
       fd.status = "bytecode";
       fd.path = path;
       Attribute(fd, v.layer);
       if (auto b = by_path_.find(source_path); b != by_path_.end()) fd.step = b->second->step;
-      auto src = image_.files.find(source_path);
-      if (src == image_.files.end()) {
+      const ViewEntry* src = Top(source_path);
+      if (src == nullptr) {
         fd.reason = absl::StrCat("its source ", source_path, " is gone");
         result_.findings.push_back(std::move(fd));
         continue;
       }
       // The source's bytes are read only where they are needed: for a checked-hash header, or
       // for the compile check below.
-      const PlannedFile* planned_src = Planned(source_path, src->second.file);
+      const PlannedFile* planned_src = Planned(source_path, src->file);
       const bool checked_hash = v.file.head.size() >= 8 && v.file.head[4] == 3;
       std::optional<std::string> source_bytes = checked_hash ? ContextBytes(planned_src) : std::nullopt;
       std::string why;
       PycVerdict verdict =
-          CheckPycHeader(v.file.head, src->second.file.mtime, src->second.file.size, source_bytes, &why);
+          CheckPycHeader(v.file.head, src->file.mtime, src->file.size, source_bytes, &why);
       if (verdict == PycVerdict::kStale) {
         fd.reason = why;
         result_.findings.push_back(std::move(fd));
@@ -428,9 +443,10 @@ class Comparison {
   const CompareOptions& options_;
   const LayerMatch match_;
   CheckResult result_;
-  std::set<std::string> compared_;
-  std::set<std::string> ancestors_;  // directories above planned paths and roots
-  std::map<std::string, const PlannedFile*> by_path_;  // by resolved image path
+  absl::flat_hash_map<absl::string_view, const ViewEntry*> top_;  // Top's index of image_.files
+  std::vector<std::string> compared_;  // sorted and made unique at the end
+  absl::flat_hash_set<std::string> ancestors_;  // directories above planned paths and roots
+  absl::flat_hash_map<std::string, const PlannedFile*> by_path_;  // by resolved image path
   std::map<int, std::unique_ptr<LayerIndex>> layer_index_;
 };
 

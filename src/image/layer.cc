@@ -386,7 +386,8 @@ absl::StatusOr<LayeredFiles> ApplyLayers(std::vector<LayerContents> layers) {
 
 LayerIndex::LayerIndex(const LayerChanges& changes)
     : whiteouts_(changes.whiteouts), opaque_dirs_(changes.opaque_dirs) {
-  for (const FileEntry& e : changes.entries) written_[e.path] = &e;
+  written_.reserve(changes.entries.size());
+  for (const FileEntry& e : changes.entries) written_.insert_or_assign(absl::string_view(e.path), &e);
   std::sort(whiteouts_.begin(), whiteouts_.end());
   std::sort(opaque_dirs_.begin(), opaque_dirs_.end());
 }
