@@ -10,6 +10,7 @@
 #include "stalecheck/dockerfile.h"
 #include "stalecheck/ignore.h"
 #include "stalecheck/layer.h"
+#include "absl/container/flat_hash_map.h"
 #include "stalecheck/util.h"
 
 namespace stalecheck {
@@ -115,7 +116,8 @@ class Planner {
  public:
   Planner(const Dockerfile& df, const std::vector<FileEntry>& context, const PlanOptions& opts)
       : df_(df), context_(context), opts_(opts) {
-    for (size_t i = 0; i < context_.size(); ++i) index_[context_[i].path] = i;
+    index_.reserve(context_.size());
+    for (size_t i = 0; i < context_.size(); ++i) index_.insert_or_assign(absl::string_view(context_[i].path), i);
   }
 
   absl::StatusOr<CopyPlan> Run() {
@@ -525,7 +527,7 @@ class Planner {
     f.source = source;
     f.expected.path = source;
     f.step = k;
-    files[std::move(path)] = std::move(f);
+    files.insert_or_assign(std::move(path), std::move(f));
   }
 
   absl::Status PlanStep(const BuildStep& step, int k, std::map<std::string, PlannedFile>& files,
@@ -659,7 +661,7 @@ class Planner {
   const Dockerfile& df_;
   const std::vector<FileEntry>& context_;
   const PlanOptions& opts_;
-  std::map<std::string, size_t> index_;
+  absl::flat_hash_map<absl::string_view, size_t> index_;  // into context_'s paths
   std::vector<Stage> stages_;
   std::map<int, StageFiles> stage_files_;  // what COPY --from takes from each stage
 };

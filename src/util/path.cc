@@ -12,7 +12,30 @@
 
 namespace stalecheck {
 
+namespace {
+
+// Already what CleanPath would make of it: no empty, "." or ".." element, no trailing slash
+// (but "/" itself). Most paths are: the walk's, the layers', and joins of them.
+bool AlreadyClean(absl::string_view path) {
+  if (path.empty()) return false;
+  if (path == "/") return true;
+  if (path.back() == '/') return false;
+  size_t start = path.front() == '/' ? 1 : 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == absl::string_view::npos) end = path.size();
+    const size_t n = end - start;
+    if (n == 0) return false;
+    if (path[start] == '.' && (n == 1 || (n == 2 && path[start + 1] == '.'))) return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::string CleanPath(absl::string_view path) {
+  if (AlreadyClean(path)) return std::string(path);
   if (path.empty()) return ".";
   const bool rooted = path.front() == '/';
   std::vector<absl::string_view> parts;
