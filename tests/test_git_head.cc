@@ -96,8 +96,9 @@ TEST_SUITE("git: HEAD from the repository's files") {
     Git(d, "init -q -b main");
     Git(d, "commit -q --allow-empty -m one");
     SUBCASE("repository extensions") {
-      Git(d, "config core.repositoryformatversion 1");
-      Git(d, "config extensions.noop true");  // one that git and libgit2 1.5 both take
+      // An [extensions] section, under format version 0 so that git and libgit2 both open it
+      // (under LeakSanitizer, libgit2 1.5 leaked pcre2 match data opening this repository at version 1).
+      Git(d, "config extensions.noop true");
       LeftToLibgit2(d.path());
     }
     SUBCASE("an include that could add them") {
