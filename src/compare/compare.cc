@@ -3,7 +3,7 @@
 // context no longer has, check bytecode, and list the steps whose files cannot be compared.
 
 #include <algorithm>
-#include <set>
+#include <map>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"

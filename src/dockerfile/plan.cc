@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -10,7 +11,6 @@
 #include "stalecheck/dockerfile.h"
 #include "stalecheck/ignore.h"
 #include "stalecheck/layer.h"
-#include "absl/container/flat_hash_map.h"
 #include "stalecheck/util.h"
 
 namespace stalecheck {

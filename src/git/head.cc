@@ -4,8 +4,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -19,15 +17,6 @@ namespace {
 
 using Answer = std::optional<std::optional<std::string>>;
 constexpr Answer kUnsure = std::nullopt;
-
-bool ReadWhole(const std::string& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream s;
-  s << in.rdbuf();
-  *out = s.str();
-  return !in.bad();
-}
 
 bool IsHexId(absl::string_view s) {
   if (s.size() != 40) return false;
@@ -116,7 +105,7 @@ Answer Lookup(const std::string& gitdir, const std::string& commondir, std::stri
     if (::lstat(loose.c_str(), &st) == 0) {
       if (!S_ISREG(st.st_mode)) return kUnsure;
       std::string text;
-      if (!ReadWhole(loose, &text)) return kUnsure;
+      if (!ReadSmallFile(loose, &text).ok()) return kUnsure;
       absl::string_view v = absl::StripTrailingAsciiWhitespace(text);
       if (IsHexId(v)) return std::optional<std::string>(std::string(v));
       if (!absl::ConsumePrefix(&v, "ref: ")) return kUnsure;
@@ -126,7 +115,7 @@ Answer Lookup(const std::string& gitdir, const std::string& commondir, std::stri
     if (errno != ENOENT && errno != ENOTDIR) return kUnsure;
     if (PerWorktree(ref)) return kUnsure;
     std::string packed;
-    if (!ReadWhole(JoinPath(commondir, "packed-refs"), &packed)) {
+    if (!ReadSmallFile(JoinPath(commondir, "packed-refs"), &packed).ok()) {
       struct stat pst {};
       if (::stat(JoinPath(commondir, "packed-refs").c_str(), &pst) == 0) return kUnsure;
       return std::optional<std::string>();  // an unborn branch
@@ -164,7 +153,7 @@ Answer ReadHeadFromFiles(const std::string& dir) {
         gitdir = dotgit;
       } else if (S_ISREG(gst.st_mode)) {
         std::string text;
-        if (!ReadWhole(dotgit, &text)) return kUnsure;
+        if (!ReadSmallFile(dotgit, &text).ok()) return kUnsure;
         absl::string_view v = absl::StripAsciiWhitespace(text);
         if (!absl::ConsumePrefix(&v, "gitdir: ")) return kUnsure;
         gitdir = Resolve(d, absl::StripAsciiWhitespace(v));
@@ -173,17 +162,17 @@ Answer ReadHeadFromFiles(const std::string& dir) {
       }
       std::string commondir = gitdir;
       std::string named;
-      if (ReadWhole(JoinPath(gitdir, "commondir"), &named)) {
+      if (ReadSmallFile(JoinPath(gitdir, "commondir"), &named).ok()) {
         commondir = Resolve(gitdir, absl::StripAsciiWhitespace(named));
       }
       struct stat cst {};
       if (!IsDir(gitdir, &cst) || !IsDir(commondir, &cst)) return kUnsure;
       if (!OwnedSafely(d) || !OwnedSafely(gitdir) || !OwnedSafely(dotgit)) return kUnsure;
       std::string config;
-      if (!ReadWhole(JoinPath(commondir, "config"), &config)) return kUnsure;
+      if (!ReadSmallFile(JoinPath(commondir, "config"), &config).ok()) return kUnsure;
       if (!PlainConfig(config)) return kUnsure;
       std::string head;
-      if (!ReadWhole(JoinPath(gitdir, "HEAD"), &head)) return kUnsure;
+      if (!ReadSmallFile(JoinPath(gitdir, "HEAD"), &head).ok()) return kUnsure;
       absl::string_view v = absl::StripTrailingAsciiWhitespace(head);
       if (IsHexId(v)) return std::optional<std::string>(std::string(v));
       if (!absl::ConsumePrefix(&v, "ref: ")) return kUnsure;
