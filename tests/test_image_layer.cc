@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <random>
+#include <tuple>
 
+#include "absl/strings/match.h"
 #include "src/image/internal.h"
 #include "stalecheck/layer.h"
 #include "test_helpers.h"
@@ -304,5 +308,82 @@ TEST_SUITE("image: one path of a container") {
     CHECK(layered->files.at("/app/a").layer == 1);
     CHECK(layered->files.at("/app/a").file.digest == stalecheck::HashBytes("edited"));
     CHECK(layered->files.at("/app").layer == 0);
+  }
+
+  // The rules, applied one entry at a time with a search for every path: what ApplyLayers
+  // (which takes the place after the last entry, and skips a parent it just checked) must match.
+  struct Naive {
+    std::map<std::string, std::tuple<FileType, int, bool>> view;  // type, layer, implied
+    bool failed = false;
+    void EraseBelow(const std::string& dir) {
+      for (auto it = view.begin(); it != view.end();) {
+        it = absl::StartsWith(it->first, dir == "/" ? "/" : dir + "/") && it->first != dir ? view.erase(it) : std::next(it);
+      }
+    }
+    void Apply(const LayerContents& layer, int index) {
+      for (const std::string& d : layer.opaque_dirs) EraseBelow(d);
+      for (const std::string& w : layer.whiteouts) {
+        view.erase(w);
+        EraseBelow(w);
+      }
+      for (const stalecheck::LayerEntry& e : layer.entries) {
+        const std::string& p = e.file.path;
+        if (auto it = view.find(p); it != view.end() && std::get<0>(it->second) == FileType::kDir &&
+                                    e.file.type != FileType::kDir) {
+          EraseBelow(p);
+        }
+        for (std::string q = p.substr(0, p.rfind('/')); !q.empty(); q = q.substr(0, q.rfind('/'))) {
+          auto it = view.find(q);
+          if (it == view.end()) {
+            view[q] = {FileType::kDir, index, true};
+          } else if (std::get<0>(it->second) != FileType::kDir) {
+            failed = true;
+            return;
+          }
+        }
+        view[p] = {e.file.type, index, false};
+      }
+    }
+  };
+
+  TEST_CASE("layers applied entry by entry in any order make the filesystem the rules make") {
+    std::mt19937 rng(20261202);
+    const std::vector<std::string> names = {"a", "a.b", "a-", "b", "b0"};
+    for (int round = 0; round < 400; ++round) {
+      std::vector<LayerContents> layers;
+      Naive naive;
+      const int count = 1 + static_cast<int>(rng() % 3);
+      for (int l = 0; l < count; ++l) {
+        LayerContents layer;
+        const int entries = static_cast<int>(rng() % 12);
+        for (int k = 0; k < entries; ++k) {
+          std::string path;
+          const int depth = 1 + static_cast<int>(rng() % 3);
+          for (int d = 0; d < depth; ++d) path += "/" + names[rng() % names.size()];
+          stalecheck::LayerEntry e;
+          e.file.path = path;
+          e.file.type = rng() % 3 == 0 ? FileType::kFile : FileType::kDir;
+          layer.entries.push_back(e);
+        }
+        // Sorted most of the time, as tars are; shuffled otherwise.
+        if (rng() % 3 != 0) {
+          std::sort(layer.entries.begin(), layer.entries.end(),
+                    [](const auto& x, const auto& y) { return x.file.path < y.file.path; });
+        } else {
+          std::shuffle(layer.entries.begin(), layer.entries.end(), rng);
+        }
+        if (l > 0 && rng() % 3 == 0) layer.whiteouts.push_back("/" + names[rng() % names.size()]);
+        if (l > 0 && rng() % 4 == 0) layer.opaque_dirs.push_back("/" + names[rng() % names.size()]);
+        if (!naive.failed) naive.Apply(layer, l);
+        layers.push_back(std::move(layer));
+      }
+      auto layered = ApplyLayers(layers);
+      CAPTURE(round);
+      REQUIRE(layered.ok() != naive.failed);
+      if (naive.failed) continue;
+      std::map<std::string, std::tuple<FileType, int, bool>> got;
+      for (const auto& [p, v] : layered->files) got[p] = {v.file.type, v.layer, v.implied};
+      CHECK(got == naive.view);
+    }
   }
 }

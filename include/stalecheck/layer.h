@@ -111,6 +111,8 @@ absl::StatusOr<LayerContents> DecodeLayer(ByteReader& in, absl::string_view name
 struct ViewEntry {
   FileEntry file;
   int layer = 0;
+  bool implied = false;  // a parent directory no entry of `layer` wrote: made (0755) because
+                         // an entry below it needs one
 };
 
 /// What one layer changed, as applied: the entries it wrote (hard links resolved to the

@@ -20,6 +20,12 @@ std::string Parent(const std::string& p) {
   return s == 0 || s == std::string::npos ? "/" : p.substr(0, s);
 }
 
+// The same, as a prefix of `p` (or "/"), so that it lives as long as `p` does.
+absl::string_view ParentView(absl::string_view p) {
+  size_t s = p.rfind('/');
+  return s == 0 || s == absl::string_view::npos ? absl::string_view("/") : p.substr(0, s);
+}
+
 // Python's bytecode cache: a `__pycache__` directory, or a pyc in one. Made beside the sources
 // by whoever compiled them, it is seldom in the context and never in a revision, so where the
 // context lacks it, the bytecode check judges it against its source instead of `extra`.
@@ -45,9 +51,7 @@ class Comparison {
     std::stable_sort(result_.findings.begin(), result_.findings.end(), [](const Finding& a, const Finding& b) {
       return a.path.value_or("") < b.path.value_or("");
     });
-    std::sort(compared_.begin(), compared_.end());
-    compared_.erase(std::unique(compared_.begin(), compared_.end()), compared_.end());
-    result_.compared = std::move(compared_);
+    FinishCompared();
     result_.stale = !result_.findings.empty();
     return std::move(result_);
   }
@@ -138,48 +142,79 @@ class Comparison {
     }
   }
 
-  void AddAncestors(std::string p, bool self) {
+  // `p` must live as long as the plan: the set holds views of it.
+  void AddAncestors(absl::string_view p, bool self) {
     if (self) ancestors_.insert(p);
     while (p != "/" && !p.empty()) {
-      p = Parent(p);
+      p = ParentView(p);
       if (!ancestors_.insert(p).second) break;
     }
+  }
+
+  // The planned paths came first, in the plan's order (by path, but for the lone files that
+  // landed inside a directory); the rest is sorted and merged in, then each path kept once.
+  void FinishCompared() {
+    auto mid = compared_.begin() + static_cast<std::ptrdiff_t>(planned_compared_);
+    if (!std::is_sorted(compared_.begin(), mid)) std::sort(compared_.begin(), mid);
+    std::sort(mid, compared_.end());
+    std::inplace_merge(compared_.begin(), mid, compared_.end());
+    compared_.erase(std::unique(compared_.begin(), compared_.end()), compared_.end());
+    result_.compared.reserve(compared_.size());
+    for (absl::string_view p : compared_) result_.compared.emplace_back(p);
   }
 
   // A planned path is judged by the version its copy layer wrote, which is what the context
   // was at build time; the top-most version (a later RUN's) is only named beside a finding.
   void JudgePlanned() {
+    by_path_.reserve(plan_.files.size());
+    compared_.reserve(plan_.files.size() + plan_.files.size() / 8);
     for (const PlannedFile& f : plan_.files) {
       const int copy_layer = LayerOfStep(f.step);
-      std::string path = f.path;
+      const std::string* resolved = &f.path;
+      const ViewEntry* top = Top(f.path);
       if (!f.alt_path.empty()) {
         // A lone file copied onto an existing directory lands inside it.
-        const FileEntry* wrote = copy_layer >= 0 ? VersionAt(copy_layer, path) : nullptr;
-        const ViewEntry* top = Top(path);
+        const FileEntry* wrote = copy_layer >= 0 ? VersionAt(copy_layer, f.path) : nullptr;
         if ((wrote != nullptr && wrote->type == FileType::kDir) ||
             (wrote == nullptr && top != nullptr && top->file.type == FileType::kDir)) {
-          path = f.alt_path;
+          resolved = &f.alt_path;
+          top = Top(f.alt_path);
         }
       }
+      const std::string& path = *resolved;
       AddAncestors(path, false);
       by_path_[path] = &f;
       compared_.push_back(path);
-      Finding base;
-      base.path = path;
-      base.source = f.source;
-      base.step = f.step;
-      if (f.via >= 0) base.via = f.via;
-      const ViewEntry* top = Top(path);
+      // Where the judged version came from; a finding is made only when there is one.
+      std::optional<int> layer;
+      bool attribute = false;  // `layer` may be a container's runtime layer
+      std::optional<int> changed_by;
+      auto base = [&] {
+        Finding b;
+        b.path = path;
+        b.source = f.source;
+        b.step = f.step;
+        if (f.via >= 0) b.via = f.via;
+        if (attribute) {
+          Attribute(b, *layer);
+        } else {
+          b.layer = layer;
+        }
+        b.changed_by = changed_by;
+        return b;
+      };
       const FileEntry* have = nullptr;
       const int runtime_top = top == nullptr ? -1 : RuntimeIndex(image_, top->layer);
       const int runtime_gone = top == nullptr ? RuntimeDeletion(path) : -1;
       if (runtime_top >= 0) {
         // A container: what it shows now is judged, whatever its image had.
         have = &top->file;
-        Attribute(base, top->layer);
+        layer = top->layer;
+        attribute = true;
       } else if (runtime_gone >= 0) {
-        Finding fd = base;
-        Attribute(fd, runtime_gone);
+        layer = runtime_gone;
+        attribute = true;
+        Finding fd = base();
         fd.status = "missing";
         if (f.expected.type != FileType::kDir) fd.expected = f.expected.digest.ToString();
         fd.reason = fd.origin == "mount" ? "the build context has it; the mount over it does not"
@@ -190,20 +225,22 @@ class Comparison {
         // No history to match: the top-most version is all there is.
         if (top != nullptr) {
           have = &top->file;
-          base.layer = top->layer;
+          layer = top->layer;
         }
       } else {
-        have = VersionAt(copy_layer, path);
-        base.layer = copy_layer;
+        // The top-most version is the copy layer's own when that layer put it there (and did
+        // not merely imply it as a parent of what it wrote).
+        have = top != nullptr && top->layer == copy_layer && !top->implied ? &top->file : VersionAt(copy_layer, path);
+        layer = copy_layer;
         if (top == nullptr) {
           // A later layer deleted it (RUN rm): whatever the copy wrote, it is not there.
           if (have != nullptr || DeletedAfter(copy_layer, path)) continue;
         } else if (top->layer != copy_layer) {
-          base.changed_by = top->layer;
+          changed_by = top->layer;
         }
       }
       if (have == nullptr) {
-        Finding fd = base;
+        Finding fd = base();
         fd.status = "missing";
         if (f.expected.type != FileType::kDir) fd.expected = f.expected.digest.ToString();
         fd.reason = top == nullptr ? "the build context has it; the image has nothing there"
@@ -214,9 +251,10 @@ class Comparison {
         result_.findings.push_back(std::move(fd));
         continue;
       }
-      const size_t before = result_.findings.size();
-      JudgeVersion(base, f.expected, *have, f.mode_if_ignored);
-      if (result_.findings.size() > before && base.origin != "layer") {
+      if (Difference(f.expected, *have, f.mode_if_ignored) == Diff::kNone) continue;
+      const Finding b = base();
+      JudgeVersion(b, f.expected, *have, f.mode_if_ignored);
+      if (b.origin != "layer") {
         Finding& fd = result_.findings.back();
         const bool size_differs = fd.status == "stale" && have->size != f.expected.size;
         const std::string what = fd.status == "stale" ? (size_differs ? absl::StrCat("content differs (", have->size, " bytes there, ",
@@ -229,6 +267,19 @@ class Comparison {
                                          : absl::StrCat(what, "; changed inside the container, not by its image");
       }
     }
+    planned_compared_ = compared_.size();
+  }
+
+  enum class Diff { kNone, kType, kSpecialTarget, kSymlinkTarget, kContent, kMode };
+
+  // The most basic difference between what the context has and what the image holds.
+  static Diff Difference(const FileEntry& want, const FileEntry& have, std::optional<uint32_t> mode_if_ignored) {
+    if (want.type != have.type) return Diff::kType;
+    if (want.type == FileType::kSpecial && want.target != have.target) return Diff::kSpecialTarget;
+    if (want.type == FileType::kSymlink && want.target != have.target) return Diff::kSymlinkTarget;
+    if (want.type == FileType::kFile && !(want.digest == have.digest)) return Diff::kContent;
+    if (want.type != FileType::kSymlink && want.mode != have.mode && mode_if_ignored != have.mode) return Diff::kMode;
+    return Diff::kNone;
   }
 
   // At most one finding a path, the most basic difference first.
@@ -242,24 +293,32 @@ class Comparison {
       fd.reason = std::move(reason);
       result_.findings.push_back(std::move(fd));
     };
-    if (want.type != have.type) {
-      emit("type", FileTypeName(want.type), FileTypeName(have.type),
-           absl::StrCat("a ", FileTypeName(want.type), " in the context, a ", FileTypeName(have.type), " in the image"));
-    } else if (want.type == FileType::kSpecial && want.target != have.target) {
-      emit("type", want.target, have.target,
-           absl::StrCat("a ", have.target, " in the image, a ", want.target, " in the context"));
-    } else if (want.type == FileType::kSymlink && want.target != have.target) {
-      emit("type", want.target, have.target,
-           absl::StrCat("symlink points to ", have.target, ", the context's to ", want.target));
-    } else if (want.type == FileType::kFile && !(want.digest == have.digest)) {
-      emit("stale", want.digest.ToString(), have.digest.ToString(),
-           want.size == have.size
-               ? "content differs (same size: BuildKit may have kept the old bytes of a file whose size and mtime "
-                 "did not change; `docker builder prune --filter type=source.local` clears that)"
-               : absl::StrCat("content differs (", have.size, " bytes in the image, ", want.size, " in the context)"));
-    } else if (want.type != FileType::kSymlink && want.mode != have.mode && mode_if_ignored != have.mode) {
-      emit("mode", FormatMode(want.mode), FormatMode(have.mode),
-           absl::StrCat("mode ", FormatMode(have.mode), " in the image, ", FormatMode(want.mode), " in the context"));
+    switch (Difference(want, have, mode_if_ignored)) {
+      case Diff::kNone:
+        break;
+      case Diff::kType:
+        emit("type", FileTypeName(want.type), FileTypeName(have.type),
+             absl::StrCat("a ", FileTypeName(want.type), " in the context, a ", FileTypeName(have.type), " in the image"));
+        break;
+      case Diff::kSpecialTarget:
+        emit("type", want.target, have.target,
+             absl::StrCat("a ", have.target, " in the image, a ", want.target, " in the context"));
+        break;
+      case Diff::kSymlinkTarget:
+        emit("type", want.target, have.target,
+             absl::StrCat("symlink points to ", have.target, ", the context's to ", want.target));
+        break;
+      case Diff::kContent:
+        emit("stale", want.digest.ToString(), have.digest.ToString(),
+             want.size == have.size
+                 ? "content differs (same size: BuildKit may have kept the old bytes of a file whose size and mtime "
+                   "did not change; `docker builder prune --filter type=source.local` clears that)"
+                 : absl::StrCat("content differs (", have.size, " bytes in the image, ", want.size, " in the context)"));
+        break;
+      case Diff::kMode:
+        emit("mode", FormatMode(want.mode), FormatMode(have.mode),
+             absl::StrCat("mode ", FormatMode(have.mode), " in the image, ", FormatMode(want.mode), " in the context"));
+        break;
     }
   }
 
@@ -280,6 +339,7 @@ class Comparison {
       return;  // no history: no layer is known to be a context copy
     }
     absl::flat_hash_set<absl::string_view> seen;
+    seen.reserve(plan_.files.size());
     for (int l = static_cast<int>(image_.changes.size()) - 1; l >= 0; --l) {
       if (!ContextLayer(l)) continue;
       for (const FileEntry& e : image_.changes[static_cast<size_t>(l)].entries) {
@@ -298,9 +358,11 @@ class Comparison {
     }
   }
 
+  // `path` must live as long as the plan and the view: compared_ holds a view of it.
   void Extra(const std::string& path, const FileEntry& file, int layer, int step, std::optional<int> changed) {
+    if (by_path_.count(path) != 0) return;  // planned: compared already
     compared_.push_back(path);
-    if (by_path_.count(path) != 0 || ancestors_.count(path) != 0) return;
+    if (ancestors_.count(path) != 0) return;
     if (InBytecodeCache(path, file.type)) return;
     Finding fd;
     fd.status = "extra";
@@ -444,9 +506,11 @@ class Comparison {
   const LayerMatch match_;
   CheckResult result_;
   absl::flat_hash_map<absl::string_view, const ViewEntry*> top_;  // Top's index of image_.files
-  std::vector<std::string> compared_;  // sorted and made unique at the end
-  absl::flat_hash_set<std::string> ancestors_;  // directories above planned paths and roots
-  absl::flat_hash_map<std::string, const PlannedFile*> by_path_;  // by resolved image path
+  // Views of the plan's and the view's own strings, which outlive the comparison.
+  std::vector<absl::string_view> compared_;  // sorted and made unique at the end
+  size_t planned_compared_ = 0;               // how many of them JudgePlanned pushed
+  absl::flat_hash_set<absl::string_view> ancestors_;  // directories above planned paths and roots
+  absl::flat_hash_map<absl::string_view, const PlannedFile*> by_path_;  // by resolved image path
   std::map<int, std::unique_ptr<LayerIndex>> layer_index_;
 };
 

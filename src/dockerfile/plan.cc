@@ -115,10 +115,7 @@ struct Stage {
 class Planner {
  public:
   Planner(const Dockerfile& df, const std::vector<FileEntry>& context, const PlanOptions& opts)
-      : df_(df), context_(context), opts_(opts) {
-    index_.reserve(context_.size());
-    for (size_t i = 0; i < context_.size(); ++i) index_.insert_or_assign(absl::string_view(context_[i].path), i);
-  }
+      : df_(df), context_(context), opts_(opts) {}
 
   absl::StatusOr<CopyPlan> Run() {
     if (absl::Status s = ReadStages(); !s.ok()) return s;
@@ -137,6 +134,7 @@ class Planner {
     plan.steps = ChainSteps(chosen);
     std::map<std::string, PlannedFile> files;
     if (absl::Status s = PlanSteps(plan.steps, files, plan.dest_roots, &plan.other_steps, 0); !s.ok()) return s;
+    plan.files.reserve(files.size());
     for (auto& [path, f] : files) plan.files.push_back(std::move(f));
     std::sort(plan.dest_roots.begin(), plan.dest_roots.end());
     plan.dest_roots.erase(std::unique(plan.dest_roots.begin(), plan.dest_roots.end()), plan.dest_roots.end());
@@ -500,6 +498,10 @@ class Planner {
   // The context entry a named source means, following symlinks inside the context.
   const FileEntry* Resolve(std::string rel) const {
     for (int hops = 0; hops < 16; ++hops) {
+      if (index_.empty() && !context_.empty()) {  // built on the first source named by path
+        index_.reserve(context_.size());
+        for (size_t i = 0; i < context_.size(); ++i) index_.insert_or_assign(absl::string_view(context_[i].path), i);
+      }
       auto it = index_.find(rel);
       if (it == index_.end()) return nullptr;
       const FileEntry& e = context_[it->second];
@@ -525,9 +527,11 @@ class Planner {
     f.path = path;
     f.alt_path = std::move(alt);
     f.source = source;
-    f.expected.path = source;
+    if (f.expected.path != source) f.expected.path = source;
     f.step = k;
-    files.insert_or_assign(std::move(path), std::move(f));
+    // A step's files come in the context's order, mostly after every path planned so far:
+    // the hint makes those inserts constant time.
+    files.insert_or_assign(files.end(), std::move(path), std::move(f));
   }
 
   absl::Status PlanStep(const BuildStep& step, int k, std::map<std::string, PlannedFile>& files,
@@ -661,7 +665,7 @@ class Planner {
   const Dockerfile& df_;
   const std::vector<FileEntry>& context_;
   const PlanOptions& opts_;
-  absl::flat_hash_map<absl::string_view, size_t> index_;  // into context_'s paths
+  mutable absl::flat_hash_map<absl::string_view, size_t> index_;  // into context_'s paths (built by Resolve)
   std::vector<Stage> stages_;
   std::map<int, StageFiles> stage_files_;  // what COPY --from takes from each stage
 };

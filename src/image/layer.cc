@@ -326,6 +326,7 @@ absl::Status AddParents(std::map<std::string, ViewEntry>& view, const std::strin
     dir.file.type = FileType::kDir;
     dir.file.mode = 0755;
     dir.layer = layer;
+    dir.implied = true;
     view[std::move(parent)] = std::move(dir);
   }
   return absl::OkStatus();
@@ -345,6 +346,10 @@ absl::Status ApplyLayer(LayeredFiles& out, LayerContents layer) {
     EraseBelow(view, gone);
   }
   changes.entries.reserve(layer.entries.size());
+  // Tar order is mostly path order, and siblings come together: the place after the last
+  // entry is tried before a search, and a parent just checked is not checked again.
+  auto prev = view.end();
+  std::string known_dir = "\x01", known_self = "\x01";  // directories known to be in place
   for (LayerEntry& le : layer.entries) {
     ViewEntry ve;
     ve.layer = index;
@@ -361,14 +366,35 @@ absl::Status ApplyLayer(LayeredFiles& out, LayerContents layer) {
       ve.file.digest = target->second.file.digest;
       ve.file.head = target->second.file.head;
     }
-    const std::string path = ve.file.path;
-    auto it = view.find(path);
-    if (it != view.end() && it->second.file.type == FileType::kDir && ve.file.type != FileType::kDir) {
+    const std::string& path = ve.file.path;
+    auto it = prev != view.end() && prev->first < path &&
+                      (std::next(prev) == view.end() || path <= std::next(prev)->first)
+                  ? std::next(prev)
+                  : view.lower_bound(path);
+    const bool exists = it != view.end() && it->first == path;
+    if (exists && it->second.file.type == FileType::kDir && ve.file.type != FileType::kDir) {
       EraseBelow(view, path);  // a file over a directory replaces its subtree
     }
-    if (absl::Status st = AddParents(view, path, index); !st.ok()) return st;
+    const size_t slash = path.rfind('/');
+    const absl::string_view parent = slash == 0 || slash == std::string::npos ? absl::string_view("/")
+                                                                              : absl::string_view(path).substr(0, slash);
+    if (parent != known_dir && parent != known_self) {
+      if (absl::Status st = AddParents(view, path, index); !st.ok()) return st;
+    }
+    // This entry cannot unmake its own parent: only what lies below it.
+    known_dir.assign(parent.data(), parent.size());
+    if (ve.file.type == FileType::kDir) {
+      known_self = path;
+    } else {
+      known_self = "\x01";
+    }
     changes.entries.push_back(ve.file);
-    view.insert_or_assign(path, std::move(ve));
+    if (exists) {
+      it->second = std::move(ve);
+      prev = it;
+    } else {
+      prev = view.emplace_hint(it, path, std::move(ve));
+    }
   }
   changes.whiteouts = std::move(layer.whiteouts);
   changes.opaque_dirs = std::move(layer.opaque_dirs);
