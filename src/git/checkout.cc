@@ -11,13 +11,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/match.h"
+#include "src/git/libgit2.h"
 #include "stalecheck/util.h"
 
 namespace stalecheck::git {
+
+using libgit2::Fns;
 namespace {
 
 std::string LastError() {
-  const git_error* e = git_error_last();
+  const git_error* e = Fns().git_error_last();
   return e != nullptr && e->message != nullptr ? e->message : "unknown libgit2 error";
 }
 
@@ -25,8 +28,8 @@ std::string LastError() {
 std::string ConfigString(git_config* config, const std::string& name) {
   git_buf buf = GIT_BUF_INIT;
   std::string out;
-  if (git_config_get_string_buf(&buf, config, name.c_str()) == 0) out.assign(buf.ptr, buf.size);
-  git_buf_dispose(&buf);
+  if (Fns().git_config_get_string_buf(&buf, config, name.c_str()) == 0) out.assign(buf.ptr, buf.size);
+  Fns().git_buf_dispose(&buf);
   return out;
 }
 
@@ -78,11 +81,11 @@ bool CheckoutConversions::AnyPossible(git_repository* repo,
     if (converts(text)) return true;
   }
   git_config* config = nullptr;
-  if (git_repository_config_snapshot(&config, repo) != 0) return true;
+  if (Fns().git_repository_config_snapshot(&config, repo) != 0) return true;
   int autocrlf = 0;
-  const bool crlf = git_config_get_bool(&autocrlf, config, "core.autocrlf") == 0 && autocrlf != 0;
+  const bool crlf = Fns().git_config_get_bool(&autocrlf, config, "core.autocrlf") == 0 && autocrlf != 0;
   std::string global = ConfigString(config, "core.attributesFile");
-  git_config_free(config);
+  Fns().git_config_free(config);
   if (crlf) return true;
   if (absl::StartsWith(global, "~/")) {
     const char* home = std::getenv("HOME");
@@ -96,7 +99,7 @@ bool CheckoutConversions::AnyPossible(git_repository* repo,
       global = JoinPath(home, ".config/git/attributes");
     }
   }
-  for (const std::string& file : {JoinPath(git_repository_commondir(repo), "info/attributes"), global,
+  for (const std::string& file : {JoinPath(Fns().git_repository_commondir(repo), "info/attributes"), global,
                                   std::string("/etc/gitattributes")}) {
     std::string text;
     if (!file.empty() && ReadSmallFile(file, &text).ok() && converts(text)) return true;
@@ -111,21 +114,21 @@ absl::StatusOr<std::unique_ptr<CheckoutConversions>> CheckoutConversions::Open(
   // reads from the index are then the revision's, never the working tree's or the real
   // index's. Nothing is written.
   git_tree* tree = nullptr;
-  const bool ok = git_repository_open_bare(&c->repo_, gitdir.c_str()) == 0 && git_index_new(&c->index_) == 0 &&
-                  git_tree_lookup(&tree, c->repo_, &tree_id) == 0 && git_index_read_tree(c->index_, tree) == 0 &&
-                  git_repository_set_index(c->repo_, c->index_) == 0 &&
-                  git_repository_config_snapshot(&c->config_, c->repo_) == 0;
-  git_tree_free(tree);
+  const bool ok = Fns().git_repository_open_bare(&c->repo_, gitdir.c_str()) == 0 && Fns().git_index_new(&c->index_) == 0 &&
+                  Fns().git_tree_lookup(&tree, c->repo_, &tree_id) == 0 && Fns().git_index_read_tree(c->index_, tree) == 0 &&
+                  Fns().git_repository_set_index(c->repo_, c->index_) == 0 &&
+                  Fns().git_repository_config_snapshot(&c->config_, c->repo_) == 0;
+  Fns().git_tree_free(tree);
   if (!ok) return absl::InvalidArgumentError(absl::StrCat("reading the revision's attributes in ", gitdir, ": ", LastError()));
   // libgit2 looks for the system attribute file at each lookup; where there is none, say so
   // once (the lookups then skip it, with the same result).
   c->no_system_attributes_ = ::access("/etc/gitattributes", F_OK) != 0;
   int autocrlf = 0;
   // core.autocrlf=input converts only when committing.
-  c->autocrlf_ = git_config_get_bool(&autocrlf, c->config_, "core.autocrlf") == 0 && autocrlf != 0;
+  c->autocrlf_ = Fns().git_config_get_bool(&autocrlf, c->config_, "core.autocrlf") == 0 && autocrlf != 0;
   c->core_eol_crlf_ = ConfigString(c->config_, "core.eol") == "crlf";
   std::string storage = ConfigString(c->config_, "lfs.storage");
-  const std::string common = git_repository_commondir(c->repo_);
+  const std::string common = Fns().git_repository_commondir(c->repo_);
   if (storage.empty()) {
     c->lfs_objects_ = JoinPath(common, "lfs/objects");
   } else {
@@ -135,9 +138,9 @@ absl::StatusOr<std::unique_ptr<CheckoutConversions>> CheckoutConversions::Open(
 }
 
 CheckoutConversions::~CheckoutConversions() {
-  git_config_free(config_);
-  git_index_free(index_);
-  git_repository_free(repo_);
+  Fns().git_config_free(config_);
+  Fns().git_index_free(index_);
+  Fns().git_repository_free(repo_);
 }
 
 absl::StatusOr<CheckoutKind> CheckoutConversions::Kind(const std::string& path,
@@ -146,11 +149,11 @@ absl::StatusOr<CheckoutKind> CheckoutConversions::Kind(const std::string& path,
   opts.flags = GIT_ATTR_CHECK_INDEX_ONLY | (no_system_attributes_ ? GIT_ATTR_CHECK_NO_SYSTEM : 0);
   const char* names[] = {"filter", "working-tree-encoding", "ident", "text", "crlf", "eol"};
   const char* values[6] = {};
-  if (git_attr_get_many_ext(values, repo_, &opts, path.c_str(), 6, names) != 0) {
+  if (Fns().git_attr_get_many_ext(values, repo_, &opts, path.c_str(), 6, names) != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("reading the attributes of ", shown, ": ", LastError()));
   }
-  const auto value = [&](int i) { return git_attr_value(values[i]); };
+  const auto value = [&](int i) { return Fns().git_attr_value(values[i]); };
   if (value(1) == GIT_ATTR_VALUE_STRING) {
     return absl::UnimplementedError(absl::StrCat(
         shown, ": its checkout re-encodes it (working-tree-encoding=", values[1],
@@ -161,7 +164,7 @@ absl::StatusOr<CheckoutKind> CheckoutConversions::Kind(const std::string& path,
     const bool runs = !ConfigString(config_, absl::StrCat("filter.", driver, ".smudge")).empty() ||
                       !ConfigString(config_, absl::StrCat("filter.", driver, ".process")).empty();
     int required = 0;
-    git_config_get_bool(&required, config_, absl::StrCat("filter.", driver, ".required").c_str());
+    Fns().git_config_get_bool(&required, config_, absl::StrCat("filter.", driver, ".required").c_str());
     if (runs && driver == "lfs") return CheckoutKind::kLfs;
     if (runs) {
       return absl::UnimplementedError(absl::StrCat(
@@ -192,28 +195,28 @@ absl::StatusOr<std::string> CheckoutConversions::Filtered(const std::string& pat
   git_filter_options opts = GIT_FILTER_OPTIONS_INIT;
   opts.flags = no_system_attributes_ ? GIT_FILTER_NO_SYSTEM_ATTRIBUTES : 0;
   git_filter_list* filters = nullptr;
-  if (git_filter_list_load_ext(&filters, repo_, nullptr, path.c_str(), GIT_FILTER_TO_WORKTREE, &opts) != 0) {
+  if (Fns().git_filter_list_load_ext(&filters, repo_, nullptr, path.c_str(), GIT_FILTER_TO_WORKTREE, &opts) != 0) {
     return absl::InvalidArgumentError(absl::StrCat("reading the filters of ", shown, ": ", LastError()));
   }
   if (filters == nullptr) return bytes;  // none applies after all
   git_buf out = GIT_BUF_INIT;
   int rc;
-  if (git_filter_list_contains(filters, "ident") != 0) {
+  if (Fns().git_filter_list_contains(filters, "ident") != 0) {
     // `ident` writes the blob's id, which only the blob object gives the filter.
     git_blob* blob = nullptr;
-    rc = git_blob_lookup(&blob, repo_, &id);
-    if (rc == 0) rc = git_filter_list_apply_to_blob(&out, filters, blob);
-    git_blob_free(blob);
+    rc = Fns().git_blob_lookup(&blob, repo_, &id);
+    if (rc == 0) rc = Fns().git_filter_list_apply_to_blob(&out, filters, blob);
+    Fns().git_blob_free(blob);
   } else {
-    rc = git_filter_list_apply_to_buffer(&out, filters, bytes.data(), bytes.size());
+    rc = Fns().git_filter_list_apply_to_buffer(&out, filters, bytes.data(), bytes.size());
   }
-  git_filter_list_free(filters);
+  Fns().git_filter_list_free(filters);
   if (rc != 0) {
-    git_buf_dispose(&out);
+    Fns().git_buf_dispose(&out);
     return absl::InvalidArgumentError(absl::StrCat("converting ", shown, " for checkout: ", LastError()));
   }
   std::string converted(out.ptr, out.size);
-  git_buf_dispose(&out);
+  Fns().git_buf_dispose(&out);
   return converted;
 }
 

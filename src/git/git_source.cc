@@ -20,6 +20,7 @@
 #include "absl/strings/string_view.h"
 #include "src/git/checkout.h"
 #include "src/git/head.h"
+#include "src/git/libgit2.h"
 #include "src/git/object_reader.h"
 #include "stalecheck/hash.h"
 #include "stalecheck/util.h"
@@ -27,38 +28,27 @@
 namespace stalecheck {
 namespace {
 
-void InitLibgit2() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    git_libgit2_init();
-    // Pack files are read through mapped windows that stay mapped up to a limit (8 GiB by
-    // default), and mapped pages count as resident memory: keep windows small and few.
-    git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, static_cast<size_t>(1) << 20);
-    git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, static_cast<size_t>(2) << 20);
-    // Every object is read once: a cache would only hold memory.
-    git_libgit2_opts(GIT_OPT_ENABLE_CACHING, 0);
-  });
-}
+using git::libgit2::Fns;
 
 std::string LastGitError() {
-  const git_error* e = git_error_last();
+  const git_error* e = Fns().git_error_last();
   return e != nullptr && e->message != nullptr ? e->message : "unknown libgit2 error";
 }
 
-template <typename T, void (*Free)(T*)>
+template <typename T, void (*git::libgit2::Api::*Free)(T*)>
 struct GitPtr {
   T* p = nullptr;
   GitPtr() = default;
   GitPtr(const GitPtr&) = delete;
   GitPtr& operator=(const GitPtr&) = delete;
   ~GitPtr() {
-    if (p != nullptr) Free(p);
+    if (p != nullptr) (Fns().*Free)(p);
   }
 };
-using RepoPtr = GitPtr<git_repository, git_repository_free>;
-using ObjectPtr = GitPtr<git_object, git_object_free>;
-using TreePtr = GitPtr<git_tree, git_tree_free>;
-using BlobPtr = GitPtr<git_blob, git_blob_free>;
+using RepoPtr = GitPtr<git_repository, &git::libgit2::Api::git_repository_free>;
+using ObjectPtr = GitPtr<git_object, &git::libgit2::Api::git_object_free>;
+using TreePtr = GitPtr<git_tree, &git::libgit2::Api::git_tree_free>;
+using BlobPtr = GitPtr<git_blob, &git::libgit2::Api::git_blob_free>;
 
 std::string RealPath(const std::string& p) {
   char buf[PATH_MAX];
@@ -75,7 +65,7 @@ git::ObjectId ToObjectId(const git_oid& oid) {
 // `repo`, opened from `repo_path` on first use: a thread's own handle, since libgit2's
 // repository objects are not shared between threads.
 absl::StatusOr<git_repository*> OpenOnce(RepoPtr& repo, const std::string& repo_path) {
-  if (repo.p == nullptr && git_repository_open(&repo.p, repo_path.c_str()) != 0) {
+  if (repo.p == nullptr && Fns().git_repository_open(&repo.p, repo_path.c_str()) != 0) {
     return absl::InternalError(LastGitError());
   }
   return repo.p;
@@ -87,21 +77,21 @@ absl::Status ReadBlobWithLibgit2(const std::string& repo_path, const git_oid& id
                                  std::mutex& big_blob, RepoPtr& repo, FileEntry& e, std::string* head) {
   if (absl::StatusOr<git_repository*> opened = OpenOnce(repo, repo_path); !opened.ok()) return opened.status();
   constexpr size_t kBigBlob = 4 << 20;
-  GitPtr<git_odb, git_odb_free> odb;
+  GitPtr<git_odb, &git::libgit2::Api::git_odb_free> odb;
   size_t size = 0;
   git_object_t type;
   std::unique_lock<std::mutex> big(big_blob, std::defer_lock);
-  if (git_repository_odb(&odb.p, repo.p) == 0 &&
-      git_odb_read_header(&size, &type, odb.p, &id) == 0 && size > kBigBlob) {
+  if (Fns().git_repository_odb(&odb.p, repo.p) == 0 &&
+      Fns().git_odb_read_header(&size, &type, odb.p, &id) == 0 && size > kBigBlob) {
     big.lock();
   }
   BlobPtr blob;
-  if (git_blob_lookup(&blob.p, repo.p, &id) != 0) {
+  if (Fns().git_blob_lookup(&blob.p, repo.p, &id) != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("reading ", e.path, " from git: ", LastGitError()));
   }
-  absl::string_view data(static_cast<const char*>(git_blob_rawcontent(blob.p)),
-                         static_cast<size_t>(git_blob_rawsize(blob.p)));
+  absl::string_view data(static_cast<const char*>(Fns().git_blob_rawcontent(blob.p)),
+                         static_cast<size_t>(Fns().git_blob_rawsize(blob.p)));
   e.size = data.size();
   e.digest = HashBytes(data);
   if (e.type == FileType::kSymlink) e.target = std::string(data);
@@ -112,11 +102,11 @@ absl::Status ReadBlobWithLibgit2(const std::string& repo_path, const git_oid& id
 // A blob's bytes, whole, through libgit2. `shown` names it in errors.
 absl::StatusOr<std::string> ReadBlobBytes(git_repository* repo, const git_oid& id, const std::string& shown) {
   BlobPtr blob;
-  if (git_blob_lookup(&blob.p, repo, &id) != 0) {
+  if (Fns().git_blob_lookup(&blob.p, repo, &id) != 0) {
     return absl::InvalidArgumentError(absl::StrCat("reading ", shown, " from git: ", LastGitError()));
   }
-  return std::string(static_cast<const char*>(git_blob_rawcontent(blob.p)),
-                     static_cast<size_t>(git_blob_rawsize(blob.p)));
+  return std::string(static_cast<const char*>(Fns().git_blob_rawcontent(blob.p)),
+                     static_cast<size_t>(Fns().git_blob_rawsize(blob.p)));
 }
 
 // Streams the Git LFS object a checkout writes in place of `pointer` to `sink`, from the local
@@ -198,35 +188,35 @@ absl::StatusOr<std::unique_ptr<ObjectSource>> OpenSubmodule(const ObjectSource& 
                                                             const std::string& shown) {
   std::vector<std::string> candidates;
   {
-    GitPtr<git_submodule, git_submodule_free> sm;
+    GitPtr<git_submodule, &git::libgit2::Api::git_submodule_free> sm;
     RepoPtr repo;
-    if (git_submodule_lookup(&sm.p, parent.repo, path.c_str()) == 0 &&
-        git_submodule_open(&repo.p, sm.p) == 0) {
-      candidates.push_back(git_repository_path(repo.p));
+    if (Fns().git_submodule_lookup(&sm.p, parent.repo, path.c_str()) == 0 &&
+        Fns().git_submodule_open(&repo.p, sm.p) == 0) {
+      candidates.push_back(Fns().git_repository_path(repo.p));
     }
   }
-  if (const char* wd = git_repository_workdir(parent.repo); wd != nullptr) {
+  if (const char* wd = Fns().git_repository_workdir(parent.repo); wd != nullptr) {
     candidates.push_back(JoinPath(wd, path));
   }
-  candidates.push_back(JoinPath(git_repository_path(parent.repo), JoinPath("modules", path)));
+  candidates.push_back(JoinPath(Fns().git_repository_path(parent.repo), JoinPath("modules", path)));
   bool initialized = false;
   for (const std::string& candidate : candidates) {
     auto src = std::make_unique<ObjectSource>();
-    if (git_repository_open_ext(&src->owned.p, candidate.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH,
+    if (Fns().git_repository_open_ext(&src->owned.p, candidate.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH,
                                 nullptr) != 0) {
       continue;
     }
     initialized = true;
-    GitPtr<git_commit, git_commit_free> c;
-    if (git_commit_lookup(&c.p, src->owned.p, &commit) != 0) continue;
+    GitPtr<git_commit, &git::libgit2::Api::git_commit_free> c;
+    if (Fns().git_commit_lookup(&c.p, src->owned.p, &commit) != 0) continue;
     src->repo = src->owned.p;
-    src->repo_path = git_repository_path(src->owned.p);
-    src->tree = *git_commit_tree_id(c.p);
+    src->repo_path = Fns().git_repository_path(src->owned.p);
+    src->tree = *Fns().git_commit_tree_id(c.p);
     return src;
   }
   if (!initialized) return std::unique_ptr<ObjectSource>();
   char hex[GIT_OID_HEXSZ + 1];
-  git_oid_tostr(hex, sizeof hex, &commit);
+  Fns().git_oid_tostr(hex, sizeof hex, &commit);
   return absl::FailedPreconditionError(
       absl::StrCat("submodule ", shown, ": its repository has no commit ", hex,
                    " (run git submodule update, or exclude it in .dockerignore)"));
@@ -258,19 +248,19 @@ const std::string& GitContext::workdir() const { return impl_->workdir; }
 
 absl::StatusOr<GitContext> GitContext::Open(const std::string& context_dir,
                                             const std::string& rev) {
-  InitLibgit2();
+  if (absl::Status loaded = git::libgit2::Load(); !loaded.ok()) return loaded;
   auto impl = std::make_unique<Impl>();
   std::string ctx = RealPath(context_dir);
-  if (git_repository_open_ext(&impl->repo.p, ctx.c_str(), 0, nullptr) != 0) {
+  if (Fns().git_repository_open_ext(&impl->repo.p, ctx.c_str(), 0, nullptr) != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("--rev needs a git repository, and ", context_dir, " is not in one"));
   }
-  const char* wd = git_repository_workdir(impl->repo.p);
+  const char* wd = Fns().git_repository_workdir(impl->repo.p);
   if (wd == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat(context_dir, ": a bare repository has no context"));
   }
-  impl->repo_path = git_repository_path(impl->repo.p);
+  impl->repo_path = Fns().git_repository_path(impl->repo.p);
   impl->workdir = RealPath(wd);
   if (!absl::EndsWith(impl->workdir, "/")) impl->workdir += '/';
   std::string ctx_slash = absl::StrCat(ctx, "/");
@@ -282,32 +272,32 @@ absl::StatusOr<GitContext> GitContext::Open(const std::string& context_dir,
   if (!impl->prefix.empty()) impl->prefix.pop_back();
 
   ObjectPtr obj;
-  if (git_revparse_single(&obj.p, impl->repo.p, rev.c_str()) != 0) {
+  if (Fns().git_revparse_single(&obj.p, impl->repo.p, rev.c_str()) != 0) {
     return absl::NotFoundError(absl::StrCat("unknown revision '", rev, "' in ", impl->workdir));
   }
   ObjectPtr commit;
-  if (git_object_peel(&commit.p, obj.p, GIT_OBJECT_COMMIT) == 0) {
+  if (Fns().git_object_peel(&commit.p, obj.p, GIT_OBJECT_COMMIT) == 0) {
     char hex[GIT_OID_HEXSZ + 1];
-    git_oid_tostr(hex, sizeof hex, git_object_id(commit.p));
+    Fns().git_oid_tostr(hex, sizeof hex, Fns().git_object_id(commit.p));
     impl->commit = hex;
   }
   ObjectPtr tree;
-  if (git_object_peel(&tree.p, obj.p, GIT_OBJECT_TREE) != 0) {
+  if (Fns().git_object_peel(&tree.p, obj.p, GIT_OBJECT_TREE) != 0) {
     return absl::InvalidArgumentError(absl::StrCat("revision '", rev, "' names no tree"));
   }
-  impl->tree_id = *git_object_id(tree.p);
+  impl->tree_id = *Fns().git_object_id(tree.p);
   impl->root_tree_id = impl->tree_id;
   if (!impl->prefix.empty()) {
     TreePtr root;
-    git_tree_lookup(&root.p, impl->repo.p, &impl->tree_id);
+    Fns().git_tree_lookup(&root.p, impl->repo.p, &impl->tree_id);
     git_tree_entry* te = nullptr;
-    if (git_tree_entry_bypath(&te, root.p, impl->prefix.c_str()) != 0) {
+    if (Fns().git_tree_entry_bypath(&te, root.p, impl->prefix.c_str()) != 0) {
       return absl::NotFoundError(
           absl::StrCat("revision '", rev, "' has no directory ", impl->prefix));
     }
-    bool is_tree = git_tree_entry_type(te) == GIT_OBJECT_TREE;
-    impl->tree_id = *git_tree_entry_id(te);
-    git_tree_entry_free(te);
+    bool is_tree = Fns().git_tree_entry_type(te) == GIT_OBJECT_TREE;
+    impl->tree_id = *Fns().git_tree_entry_id(te);
+    Fns().git_tree_entry_free(te);
     if (!is_tree) {
       return absl::InvalidArgumentError(
           absl::StrCat("revision '", rev, "': ", impl->prefix, " is not a directory"));
@@ -319,25 +309,25 @@ absl::StatusOr<GitContext> GitContext::Open(const std::string& context_dir,
 absl::StatusOr<std::optional<std::string>> GitContext::ReadFile(
     const std::string& repo_path) const {
   TreePtr root;
-  if (git_tree_lookup(&root.p, impl_->repo.p, &impl_->root_tree_id) != 0) {
+  if (Fns().git_tree_lookup(&root.p, impl_->repo.p, &impl_->root_tree_id) != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("reading the revision's tree: ", LastGitError()));
   }
   git_tree_entry* te = nullptr;
-  if (git_tree_entry_bypath(&te, root.p, repo_path.c_str()) != 0) {
+  if (Fns().git_tree_entry_bypath(&te, root.p, repo_path.c_str()) != 0) {
     return std::optional<std::string>();
   }
-  git_oid id = *git_tree_entry_id(te);
-  bool is_blob = git_tree_entry_type(te) == GIT_OBJECT_BLOB;
-  git_tree_entry_free(te);
+  git_oid id = *Fns().git_tree_entry_id(te);
+  bool is_blob = Fns().git_tree_entry_type(te) == GIT_OBJECT_BLOB;
+  Fns().git_tree_entry_free(te);
   if (!is_blob) return std::optional<std::string>();
   BlobPtr blob;
-  if (git_blob_lookup(&blob.p, impl_->repo.p, &id) != 0) {
+  if (Fns().git_blob_lookup(&blob.p, impl_->repo.p, &id) != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("reading ", repo_path, " from git: ", LastGitError()));
   }
   return std::optional<std::string>(
-      std::string(static_cast<const char*>(git_blob_rawcontent(blob.p)), git_blob_rawsize(blob.p)));
+      std::string(static_cast<const char*>(Fns().git_blob_rawcontent(blob.p)), Fns().git_blob_rawsize(blob.p)));
 }
 
 absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ignore, int jobs) {
@@ -357,15 +347,15 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
   {
     // The .gitattributes of the context directory's ancestors apply to it too.
     TreePtr root;
-    if (git_tree_lookup(&root.p, impl_->repo.p, &impl_->root_tree_id) != 0) {
+    if (Fns().git_tree_lookup(&root.p, impl_->repo.p, &impl_->root_tree_id) != 0) {
       return absl::InvalidArgumentError(absl::StrCat("reading the revision's tree: ", LastGitError()));
     }
     std::string dir;
     for (absl::string_view part : absl::StrSplit(impl_->prefix, '/', absl::SkipEmpty())) {
       git_tree_entry* te = nullptr;
-      if (git_tree_entry_bypath(&te, root.p, JoinPath(dir, ".gitattributes").c_str()) == 0) {
-        if (git_tree_entry_type(te) == GIT_OBJECT_BLOB) sources[0]->attribute_files.push_back(*git_tree_entry_id(te));
-        git_tree_entry_free(te);
+      if (Fns().git_tree_entry_bypath(&te, root.p, JoinPath(dir, ".gitattributes").c_str()) == 0) {
+        if (Fns().git_tree_entry_type(te) == GIT_OBJECT_BLOB) sources[0]->attribute_files.push_back(*Fns().git_tree_entry_id(te));
+        Fns().git_tree_entry_free(te);
       }
       dir = JoinPath(dir, part);
     }
@@ -384,19 +374,19 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
     stack.pop_back();
     git_repository* repo = sources[f.source]->repo;
     TreePtr tree;
-    if (git_tree_lookup(&tree.p, repo, &f.tree) != 0) {
+    if (Fns().git_tree_lookup(&tree.p, repo, &f.tree) != 0) {
       return absl::InvalidArgumentError(absl::StrCat("reading tree ", f.rel, ": ", LastGitError()));
     }
-    size_t n = git_tree_entrycount(tree.p);
+    size_t n = Fns().git_tree_entrycount(tree.p);
     for (size_t i = 0; i < n; ++i) {
-      const git_tree_entry* te = git_tree_entry_byindex(tree.p, i);
+      const git_tree_entry* te = Fns().git_tree_entry_byindex(tree.p, i);
       FileEntry e;
-      e.path = JoinPath(f.rel, git_tree_entry_name(te));
-      git_filemode_t fm = git_tree_entry_filemode(te);
-      if (std::strcmp(git_tree_entry_name(te), ".gitattributes") == 0 &&
-          git_tree_entry_type(te) == GIT_OBJECT_BLOB) {
+      e.path = JoinPath(f.rel, Fns().git_tree_entry_name(te));
+      git_filemode_t fm = Fns().git_tree_entry_filemode(te);
+      if (std::strcmp(Fns().git_tree_entry_name(te), ".gitattributes") == 0 &&
+          Fns().git_tree_entry_type(te) == GIT_OBJECT_BLOB) {
         // It applies to what is checked out beside it, whether or not it is sent itself.
-        sources[f.source]->attribute_files.push_back(*git_tree_entry_id(te));
+        sources[f.source]->attribute_files.push_back(*Fns().git_tree_entry_id(te));
       }
       switch (fm) {
         case GIT_FILEMODE_TREE:
@@ -422,10 +412,10 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
           ignore.Judge(e.path, e.type == FileType::kDir, f.rel.empty() ? nullptr : &f.carry, &carry);
       if (d.excluded && !d.descend) continue;
       if (fm == GIT_FILEMODE_TREE) {
-        stack.push_back({*git_tree_entry_id(te), e.path, f.source, std::move(carry)});
+        stack.push_back({*Fns().git_tree_entry_id(te), e.path, f.source, std::move(carry)});
       } else if (fm == GIT_FILEMODE_COMMIT) {
         absl::StatusOr<std::unique_ptr<ObjectSource>> sub = OpenSubmodule(
-            *sources[f.source], InRepo(*sources[f.source], e.path), *git_tree_entry_id(te), e.path);
+            *sources[f.source], InRepo(*sources[f.source], e.path), *Fns().git_tree_entry_id(te), e.path);
         if (!sub.ok()) return sub.status();
         if (*sub != nullptr) {
           (*sub)->context_root = e.path;
@@ -436,7 +426,7 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
       } else if (d.empty_on_open) {
         e.digest = HashBytes("");  // sent with no bytes: nothing to read
       } else {
-        blobs.push_back({entries.size(), *git_tree_entry_id(te), f.source});
+        blobs.push_back({entries.size(), *Fns().git_tree_entry_id(te), f.source});
       }
       entries.push_back(std::move(e));
     }
@@ -447,15 +437,15 @@ absl::StatusOr<std::vector<FileEntry>> GitContext::Walk(const IgnoreMatcher& ign
   // read through libgit2, whose objects are not shared between threads: each worker opens
   // the repository itself when it first needs it.
   for (auto& src : sources) {
-    src->reader = git::ObjectReader::Open(JoinPath(git_repository_commondir(src->repo), "objects"));
+    src->reader = git::ObjectReader::Open(JoinPath(Fns().git_repository_commondir(src->repo), "objects"));
     std::vector<std::string> texts;
     for (const git_oid& id : src->attribute_files) {
       BlobPtr blob;
-      if (git_blob_lookup(&blob.p, src->repo, &id) != 0) {
+      if (Fns().git_blob_lookup(&blob.p, src->repo, &id) != 0) {
         return absl::InvalidArgumentError(absl::StrCat("reading a .gitattributes from git: ", LastGitError()));
       }
-      texts.emplace_back(static_cast<const char*>(git_blob_rawcontent(blob.p)),
-                         static_cast<size_t>(git_blob_rawsize(blob.p)));
+      texts.emplace_back(static_cast<const char*>(Fns().git_blob_rawcontent(blob.p)),
+                         static_cast<size_t>(Fns().git_blob_rawsize(blob.p)));
     }
     src->conversions = git::CheckoutConversions::AnyPossible(src->repo, texts);
   }
@@ -570,16 +560,16 @@ absl::StatusOr<std::string> GitContext::ReadContextFile(const std::string& rel) 
   const std::string in_repo = InRepo(src, rel);
   const std::string shown = absl::StrCat(impl_->commit.empty() ? "" : impl_->commit.substr(0, 12) + ":", rel);
   TreePtr tree;
-  if (git_tree_lookup(&tree.p, src.repo, &src.tree) != 0) {
+  if (Fns().git_tree_lookup(&tree.p, src.repo, &src.tree) != 0) {
     return absl::InvalidArgumentError(absl::StrCat("reading the tree of ", shown, ": ", LastGitError()));
   }
   git_tree_entry* te = nullptr;
-  if (git_tree_entry_bypath(&te, tree.p, in_repo.c_str()) != 0) {
+  if (Fns().git_tree_entry_bypath(&te, tree.p, in_repo.c_str()) != 0) {
     return absl::NotFoundError(absl::StrCat(shown, ": no such file"));
   }
-  const git_oid id = *git_tree_entry_id(te);
-  const bool is_blob = git_tree_entry_type(te) == GIT_OBJECT_BLOB;
-  git_tree_entry_free(te);
+  const git_oid id = *Fns().git_tree_entry_id(te);
+  const bool is_blob = Fns().git_tree_entry_type(te) == GIT_OBJECT_BLOB;
+  Fns().git_tree_entry_free(te);
   if (!is_blob) return absl::NotFoundError(absl::StrCat(shown, ": not a file"));
 
   git::CheckoutConversions* conv = nullptr;
@@ -604,31 +594,31 @@ absl::StatusOr<std::string> GitContext::ReadContextFile(const std::string& rel) 
 std::optional<std::string> HeadCommit(const std::string& dir) {
   const std::string real = RealPath(dir);
   if (std::optional<std::optional<std::string>> known = git::ReadHeadFromFiles(real)) return *known;
-  InitLibgit2();
+  if (!git::libgit2::Load().ok()) return std::nullopt;
   RepoPtr repo;
-  if (git_repository_open_ext(&repo.p, real.c_str(), 0, nullptr) != 0) return std::nullopt;
+  if (Fns().git_repository_open_ext(&repo.p, real.c_str(), 0, nullptr) != 0) return std::nullopt;
   git_oid id;
-  if (git_reference_name_to_id(&id, repo.p, "HEAD") != 0) return std::nullopt;
+  if (Fns().git_reference_name_to_id(&id, repo.p, "HEAD") != 0) return std::nullopt;
   char hex[GIT_OID_HEXSZ + 1];
-  git_oid_tostr(hex, sizeof hex, &id);
+  Fns().git_oid_tostr(hex, sizeof hex, &id);
   return std::string(hex);
 }
 
 std::optional<CommitRelation> RelateCommits(const std::string& dir, const std::string& head, const std::string& name) {
-  InitLibgit2();
+  if (!git::libgit2::Load().ok()) return std::nullopt;
   RepoPtr repo;
-  if (git_repository_open_ext(&repo.p, RealPath(dir).c_str(), 0, nullptr) != 0) return std::nullopt;
+  if (Fns().git_repository_open_ext(&repo.p, RealPath(dir).c_str(), 0, nullptr) != 0) return std::nullopt;
   git_oid head_id;
-  if (git_oid_fromstr(&head_id, head.c_str()) != 0) return std::nullopt;
+  if (Fns().git_oid_fromstr(&head_id, head.c_str()) != 0) return std::nullopt;
   ObjectPtr obj;
-  if (git_revparse_single(&obj.p, repo.p, name.c_str()) != 0) return std::nullopt;
+  if (Fns().git_revparse_single(&obj.p, repo.p, name.c_str()) != 0) return std::nullopt;
   ObjectPtr commit;
-  if (git_object_peel(&commit.p, obj.p, GIT_OBJECT_COMMIT) != 0) return std::nullopt;
+  if (Fns().git_object_peel(&commit.p, obj.p, GIT_OBJECT_COMMIT) != 0) return std::nullopt;
   CommitRelation rel;
   char hex[GIT_OID_HEXSZ + 1];
-  git_oid_tostr(hex, sizeof hex, git_object_id(commit.p));
+  Fns().git_oid_tostr(hex, sizeof hex, Fns().git_object_id(commit.p));
   rel.id = hex;
-  if (git_graph_ahead_behind(&rel.ahead, &rel.behind, repo.p, &head_id, git_object_id(commit.p)) != 0) {
+  if (Fns().git_graph_ahead_behind(&rel.ahead, &rel.behind, repo.p, &head_id, Fns().git_object_id(commit.p)) != 0) {
     return std::nullopt;
   }
   return rel;
