@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -191,6 +192,33 @@ TEST_SUITE("walk") {
     TempDir d;
     for (int i = 0; i < 200; ++i) d.Write("d" + std::to_string(i % 7) + "/f" + std::to_string(i), "x");
     CHECK(Walk(d, "d3\n", 1) == Walk(d, "d3\n", 8));
+  }
+
+  TEST_CASE("the walk's order is the order of whole paths, where a sibling like a.b falls between a and a/x") {
+    // Names around '/' in byte order ('-' and '.' below it, '0' and 'A' above, UTF-8 after all),
+    // as files and as directories, nested: the directories' own lists put together must be
+    // what sorting every path would give.
+    const std::vector<std::string> names = {"a", "a.b", "a-", "a0", "aA", "a\xc3\xa9", "b", "\xc3\xa9"};
+    TempDir d;
+    for (const std::string& x : names) {
+      d.Write(x + "/" + "f", "1");
+      for (const std::string& y : names) {
+        if (y < "a0") d.Write(x + "/" + y + "/g", "2");
+        d.Write(x + ".d/" + y, "3");
+      }
+    }
+    for (int jobs : {1, 2, 8}) {
+      std::vector<std::string> got = Walk(d, "", jobs);
+      std::vector<std::string> sorted = got;
+      std::sort(sorted.begin(), sorted.end());
+      CHECK(got == sorted);
+      std::vector<std::string> all;
+      for (const auto& e : std::filesystem::recursive_directory_iterator(d.path())) {
+        all.push_back(std::filesystem::relative(e.path(), d.path()).string());
+      }
+      std::sort(all.begin(), all.end());
+      CHECK(got == all);
+    }
   }
 
   TEST_CASE("small files are hashed during the walk, large ones after it, with the same digests") {

@@ -11,10 +11,12 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <thread>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "stalecheck/util.h"
 
@@ -44,6 +46,14 @@ namespace {
 struct PendingDir {
   std::string rel;
   IgnoreMatcher::Carry carry;
+};
+
+// The entries one ReadDir call added: [begin, end) of its worker's list, at `offset` once the
+// workers' lists are joined.
+struct DirRun {
+  std::string rel;
+  size_t begin = 0, end = 0;
+  size_t offset = 0;
 };
 
 // A shared queue of directories still to read. Workers take a directory, read it, and add
@@ -234,6 +244,73 @@ std::string SpecialFileSent(unsigned mode, uint64_t rdev) {
   return "";
 }
 
+namespace {
+
+// One child of a directory in the order of full paths: its own entry sorts by its name, and
+// (for a directory read too) everything below it by its name and a '/', since each of those
+// paths continues so. Siblings such as "a.b" fall between directory "a" and "a/x".
+struct Child {
+  absl::string_view name;
+  uint32_t index;  // the entry, or (below) the run of the directory
+  bool below;
+};
+
+bool ChildBefore(const Child& a, const Child& b) {
+  const size_t n = std::min(a.name.size(), b.name.size());
+  if (int c = std::memcmp(a.name.data(), b.name.data(), n); c != 0) return c < 0;
+  if (a.name.size() == b.name.size()) return !a.below && b.below;
+  // One name is a prefix of the other: the shorter one goes on with '/' or ends.
+  const bool a_shorter = a.name.size() < b.name.size();
+  const Child& s = a_shorter ? a : b;
+  const Child& l = a_shorter ? b : a;
+  const bool shorter_first = !s.below || static_cast<unsigned char>('/') < static_cast<unsigned char>(l.name[n]);
+  return a_shorter == shorter_first;
+}
+
+void AppendInPathOrder(const std::vector<FileEntry>& entries, const std::vector<const DirRun*>& all,
+                       const absl::flat_hash_map<absl::string_view, uint32_t>& by_dir, uint32_t run,
+                       std::vector<uint32_t>& order) {
+  const DirRun& r = *all[run];
+  const size_t skip = r.rel.empty() ? 0 : r.rel.size() + 1;
+  std::vector<Child> children;
+  children.reserve(r.end - r.begin);
+  for (size_t k = r.offset; k < r.offset + (r.end - r.begin); ++k) {
+    const FileEntry& e = entries[k];
+    const absl::string_view name = absl::string_view(e.path).substr(skip);
+    children.push_back({name, static_cast<uint32_t>(k), false});
+    if (e.type == FileType::kDir) {
+      if (auto it = by_dir.find(e.path); it != by_dir.end()) children.push_back({name, it->second, true});
+    }
+  }
+  std::sort(children.begin(), children.end(), ChildBefore);
+  for (const Child& c : children) {
+    if (c.below) {
+      AppendInPathOrder(entries, all, by_dir, c.index, order);
+    } else {
+      order.push_back(c.index);
+    }
+  }
+}
+
+// The permutation that puts `entries` in path order (std::string's), assembled from each
+// directory's list sorted on its own: no comparison of whole paths.
+std::vector<uint32_t> PathOrder(const std::vector<FileEntry>& entries, const std::vector<std::vector<DirRun>>& runs) {
+  std::vector<const DirRun*> all;
+  absl::flat_hash_map<absl::string_view, uint32_t> by_dir;
+  for (const auto& rs : runs) {
+    for (const DirRun& r : rs) {
+      by_dir.emplace(r.rel, static_cast<uint32_t>(all.size()));
+      all.push_back(&r);
+    }
+  }
+  std::vector<uint32_t> order;
+  order.reserve(entries.size());
+  if (auto root = by_dir.find(""); root != by_dir.end()) AppendInPathOrder(entries, all, by_dir, root->second, order);
+  return order;
+}
+
+}  // namespace
+
 absl::StatusOr<WalkedTree> WalkTreeWithStats(const std::string& root, const IgnoreMatcher& ignore,
                                              const BuildRules& rules, int jobs, bool hash_small_files) {
   struct stat st;
@@ -244,11 +321,14 @@ absl::StatusOr<WalkedTree> WalkTreeWithStats(const std::string& root, const Igno
   queue.Push({});
   int nthreads = ResolveJobs(jobs);
   std::vector<WalkedTree> results(static_cast<size_t>(nthreads));
+  std::vector<std::vector<DirRun>> runs(static_cast<size_t>(nthreads));
   auto worker = [&](size_t slot) {
     PendingDir dir;
     while (queue.Pop(&dir)) {
+      const size_t begin = results[slot].entries.size();
       absl::Status st = ReadDir(root, dir, ignore, rules, hash_small_files, queue, results[slot]);
       if (!st.ok()) queue.Fail(std::move(st));
+      runs[slot].push_back({std::move(dir.rel), begin, results[slot].entries.size(), 0});
       queue.Done();
     }
   };
@@ -266,7 +346,9 @@ absl::StatusOr<WalkedTree> WalkTreeWithStats(const std::string& root, const Igno
   tree.entries.reserve(total);
   tree.stats.reserve(total);
   tree.hashed.reserve(total);
-  for (WalkedTree& r : results) {
+  for (size_t slot = 0; slot < results.size(); ++slot) {
+    WalkedTree& r = results[slot];
+    for (DirRun& run : runs[slot]) run.offset = tree.entries.size() + run.begin;
     std::move(r.entries.begin(), r.entries.end(), std::back_inserter(tree.entries));
     tree.stats.insert(tree.stats.end(), r.stats.begin(), r.stats.end());
     tree.hashed.insert(tree.hashed.end(), r.hashed.begin(), r.hashed.end());
@@ -274,11 +356,22 @@ absl::StatusOr<WalkedTree> WalkTreeWithStats(const std::string& root, const Igno
     std::vector<StatKey>().swap(r.stats);
     std::vector<uint8_t>().swap(r.hashed);
   }
-  // order[k]: the index of the entry that belongs at k.
-  std::vector<uint32_t> order(total);
-  for (size_t k = 0; k < total; ++k) order[k] = static_cast<uint32_t>(k);
-  std::sort(order.begin(), order.end(),
-            [&](uint32_t a, uint32_t b) { return tree.entries[a].path < tree.entries[b].path; });
+  // order[k]: the index of the entry that belongs at k, from the directories' own lists.
+  std::vector<uint32_t> order = PathOrder(tree.entries, runs);
+  bool permutation = order.size() == total;
+  {
+    std::vector<bool> seen(total, false);
+    for (size_t k = 0; permutation && k < order.size(); ++k) {
+      permutation = order[k] < total && !seen[order[k]];
+      if (permutation) seen[order[k]] = true;
+    }
+  }
+  if (!permutation) {  // never expected (every directory read is an entry of its parent): sort
+    order.resize(total);
+    for (size_t k = 0; k < total; ++k) order[k] = static_cast<uint32_t>(k);
+    std::sort(order.begin(), order.end(),
+              [&](uint32_t a, uint32_t b) { return tree.entries[a].path < tree.entries[b].path; });
+  }
   {
     std::vector<StatKey> stats(total);
     std::vector<uint8_t> hashed(total);
