@@ -1,9 +1,12 @@
+#include <dirent.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -12,6 +15,7 @@
 #include "stalecheck/cache.h"
 #include "stalecheck/hash.h"
 #include "stalecheck/image.h"
+#include "stalecheck/util.h"
 
 namespace stalecheck {
 namespace {
@@ -130,6 +134,76 @@ absl::StatusOr<ImageView> ReadDockerArchiveCached(const std::string& path, const
   return view;
 }
 
+// The names in a directory, sorted; nullopt when it cannot be read.
+std::optional<std::vector<std::string>> SortedNames(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return std::nullopt;
+  std::vector<std::string> names;
+  while (struct dirent* de = ::readdir(d)) {
+    const absl::string_view n = de->d_name;
+    if (n != "." && n != "..") names.emplace_back(n);
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// oci: the same, for a layout: its real path, the tag and platform asked for, and the stat of
+// oci-layout, index.json, the blob directories and every blob in them (a layout holds what
+// every image in it needs, whichever one is asked for: a blob that changed changes the key).
+std::optional<std::string> LayoutStatKey(const std::string& path, const std::string& tag, const std::string& platform,
+                                         int64_t now_ns, bool* settled) {
+  char real[PATH_MAX];
+  if (::realpath(path.c_str(), real) == nullptr) return std::nullopt;
+  const std::string nul(1, '\0');
+  std::string text = absl::StrCat("oci layout stat key v1", nul, real, nul, tag, nul, platform);
+  *settled = true;
+  auto add = [&](const std::string& rel, bool regular) {
+    struct stat st;
+    if (::lstat(JoinPath(real, rel).c_str(), &st) != 0) return false;
+    if (regular ? !S_ISREG(st.st_mode) : !S_ISDIR(st.st_mode)) return false;
+    const StatKey k = StatKeyOf(st);
+    *settled = *settled && Settled(k, now_ns);
+    absl::StrAppend(&text, nul, rel, nul, k.dev, " ", k.ino, " ", k.size, " ", k.mtime_ns, " ", k.ctime_ns);
+    return true;
+  };
+  if (!add("oci-layout", true) || !add("index.json", true) || !add("blobs", false)) return std::nullopt;
+  const std::optional<std::vector<std::string>> algorithms = SortedNames(JoinPath(real, "blobs"));
+  if (!algorithms) return std::nullopt;
+  for (const std::string& a : *algorithms) {
+    const std::string dir = JoinPath("blobs", a);
+    if (!add(dir, false)) return std::nullopt;
+    const std::optional<std::vector<std::string>> blobs = SortedNames(JoinPath(real, dir));
+    if (!blobs) return std::nullopt;
+    for (const std::string& b : *blobs) {
+      if (!add(JoinPath(dir, b), true)) return std::nullopt;
+    }
+  }
+  return Sha256Of(text);
+}
+
+// An OCI layout read through the layer cache, as a docker-archive is: one whose stat key is
+// recorded is not read again, neither its blobs verified again.
+absl::StatusOr<ImageView> ReadOciLayoutCached(const std::string& path, const std::string& tag,
+                                              const ReadOptions& options) {
+  const LayerCache cache = LayerCache::Default(options.use_cache);
+  if (!cache.enabled()) return internal::ReadOciLayout(path, tag, options.platform, options.jobs);
+  const int64_t started = RealtimeNs();
+  bool settled = false;
+  const std::optional<std::string> key = LayoutStatKey(path, tag, options.platform, started, &settled);
+  if (key) {
+    absl::StatusOr<std::optional<ImageView>> cached = internal::CachedView(cache, *key, "oci", path);
+    if (!cached.ok()) return cached.status();
+    if (cached->has_value()) return std::move(**cached);
+  }
+  absl::StatusOr<ImageView> view = internal::ReadOciLayout(path, tag, options.platform, options.jobs);
+  if (!view.ok()) return view;
+  bool settled_after = false;
+  const bool unchanged = key && LayoutStatKey(path, tag, options.platform, started, &settled_after) == key;
+  internal::CacheView(cache, *view, unchanged && settled ? *key : std::string());
+  return view;
+}
+
 }  // namespace
 
 std::string TargetString(const std::string& transport, const std::string& ref) {
@@ -179,7 +253,7 @@ absl::StatusOr<ImageView> ReadImage(const TargetName& target, const ReadOptions&
     view = ReadDockerArchiveCached(path, tag, options);
   } else if (target.transport == "oci") {
     SplitPathTag(target.ref, &path, &tag);
-    view = internal::ReadOciLayout(path, tag, options.platform, options.jobs);
+    view = ReadOciLayoutCached(path, tag, options);
   } else if (target.transport == "tar") {
     view = internal::ReadFlatTar(target.ref);
   } else if (target.transport == "docker-daemon") {

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 import uuid
 
 import engine
@@ -141,3 +142,42 @@ class LayerCache(engine.Scenario):
                 self.assertFalse(all(l["cached"] for l in third["layers"]))
         finally:
             engine.run(engine.DOCKER, "rmi", "-f", tag, remote, check=False)
+
+    def test_an_oci_layout_is_read_once_and_a_blob_edited_after_is_read_again(self):
+        # A settled layout whose stat key (its files and every blob) is recorded is not read
+        # again; a blob changed with its size and mtime kept changes its ctime, and is read and
+        # verified again: never trusted.
+        self.write({"Dockerfile": "FROM %s\nCOPY src/ /app/\n" % BASE, "src/main.py": "v1 %s\n" % uuid.uuid4().hex})
+        tag = "stalecheck-e2e-ocikey-%s" % uuid.uuid4().hex[:8]
+        engine.run(engine.DOCKER, "build", "-q", "-t", tag, self.ctx)
+        try:
+            archive = os.path.join(self.tmp, "app.tar")
+            engine.save(tag, archive)
+            layout = os.path.join(self.tmp, "layout")
+            engine.run("skopeo", "copy", "-q", "docker-archive:" + archive, "oci:%s:app" % layout)
+            env = dict(engine.ENV, XDG_CACHE_HOME=os.path.join(self.tmp, "cache"))
+            target = "oci:%s:app" % layout
+            time.sleep(2.3)  # the layout settles
+            bare = self.inspect(target, env, "--no-cache")
+            first = self.inspect(target, env)
+            self.assertFalse(any(l["cached"] for l in first["layers"]))
+            second = self.inspect(target, env)
+            self.assertTrue(all(l["cached"] for l in second["layers"]))
+            self.assertEqual(second["files"], bare["files"])
+            self.assertEqual(second["image_id"], bare["image_id"])
+            # The top layer's blob, one byte changed, its size and times put back.
+            desc = json.load(open(os.path.join(layout, "index.json")))["manifests"][0]
+            manifest = json.load(open(os.path.join(layout, "blobs", *desc["digest"].split(":"))))
+            blob = os.path.join(layout, "blobs", *manifest["layers"][-1]["digest"].split(":"))
+            st = os.stat(blob)
+            with open(blob, "r+b") as f:
+                f.seek(st.st_size // 2)
+                byte = f.read(1)
+                f.seek(st.st_size // 2)
+                f.write(bytes([byte[0] ^ 0xFF]))
+            os.utime(blob, ns=(st.st_atime_ns, st.st_mtime_ns))
+            code, out, err = engine.stalecheck("inspect", target, "--format", "json", env=env)
+            self.assertEqual(code, 2, (out, err))
+            self.assertIn("layer 1", err)
+        finally:
+            engine.run(engine.DOCKER, "rmi", "-f", tag, check=False)
