@@ -111,25 +111,26 @@ std::optional<std::string> ArchiveStatKey(const std::string& path, const std::st
                                " ", k.mtime_ns, " ", k.ctime_ns));
 }
 
-// A docker-archive read through the layer cache: an archive whose stat key is recorded is
-// not read again; one read whole keeps its layers, and its key when the archive is settled
-// and did not change while it was read.
-absl::StatusOr<ImageView> ReadDockerArchiveCached(const std::string& path, const std::string& tag,
-                                                  const ReadOptions& options) {
+// A target read through the layer cache by its stat key (`stat_key(now, &settled)`): a target
+// whose key is recorded is not read again; one read whole (`read()`) keeps its layers, and its
+// key when the target is settled and did not change while it was read.
+template <typename StatKeyFn, typename ReadFn>
+absl::StatusOr<ImageView> ReadByStatKey(const ReadOptions& options, const std::string& transport,
+                                        const std::string& path, const StatKeyFn& stat_key, const ReadFn& read) {
   const LayerCache cache = LayerCache::Default(options.use_cache);
-  if (!cache.enabled()) return internal::ReadDockerArchive(path, tag, options.jobs);
+  if (!cache.enabled()) return read();
   const int64_t started = RealtimeNs();
   bool settled = false;
-  const std::optional<std::string> key = ArchiveStatKey(path, tag, started, &settled);
+  const std::optional<std::string> key = stat_key(started, &settled);
   if (key) {
-    absl::StatusOr<std::optional<ImageView>> cached = internal::CachedView(cache, *key, "docker-archive", path);
+    absl::StatusOr<std::optional<ImageView>> cached = internal::CachedView(cache, *key, transport, path);
     if (!cached.ok()) return cached.status();
     if (cached->has_value()) return std::move(**cached);
   }
-  absl::StatusOr<ImageView> view = internal::ReadDockerArchive(path, tag, options.jobs);
+  absl::StatusOr<ImageView> view = read();
   if (!view.ok()) return view;
   bool settled_after = false;
-  const bool unchanged = key && ArchiveStatKey(path, tag, started, &settled_after) == key;
+  const bool unchanged = key && stat_key(started, &settled_after) == key;
   internal::CacheView(cache, *view, unchanged && settled ? *key : std::string());
   return view;
 }
@@ -148,7 +149,7 @@ std::optional<std::vector<std::string>> SortedNames(const std::string& dir) {
   return names;
 }
 
-// oci: the same, for a layout: its real path, the tag and platform asked for, and the stat of
+// oci: as ArchiveStatKey, for a layout: its real path, the tag and platform asked for, and the stat of
 // oci-layout, index.json, the blob directories and every blob in them (a layout holds what
 // every image in it needs, whichever one is asked for: a blob that changed changes the key).
 std::optional<std::string> LayoutStatKey(const std::string& path, const std::string& tag, const std::string& platform,
@@ -180,28 +181,6 @@ std::optional<std::string> LayoutStatKey(const std::string& path, const std::str
     }
   }
   return Sha256Of(text);
-}
-
-// An OCI layout read through the layer cache, as a docker-archive is: one whose stat key is
-// recorded is not read again, neither its blobs verified again.
-absl::StatusOr<ImageView> ReadOciLayoutCached(const std::string& path, const std::string& tag,
-                                              const ReadOptions& options) {
-  const LayerCache cache = LayerCache::Default(options.use_cache);
-  if (!cache.enabled()) return internal::ReadOciLayout(path, tag, options.platform, options.jobs);
-  const int64_t started = RealtimeNs();
-  bool settled = false;
-  const std::optional<std::string> key = LayoutStatKey(path, tag, options.platform, started, &settled);
-  if (key) {
-    absl::StatusOr<std::optional<ImageView>> cached = internal::CachedView(cache, *key, "oci", path);
-    if (!cached.ok()) return cached.status();
-    if (cached->has_value()) return std::move(**cached);
-  }
-  absl::StatusOr<ImageView> view = internal::ReadOciLayout(path, tag, options.platform, options.jobs);
-  if (!view.ok()) return view;
-  bool settled_after = false;
-  const bool unchanged = key && LayoutStatKey(path, tag, options.platform, started, &settled_after) == key;
-  internal::CacheView(cache, *view, unchanged && settled ? *key : std::string());
-  return view;
 }
 
 }  // namespace
@@ -250,10 +229,16 @@ absl::StatusOr<ImageView> ReadImage(const TargetName& target, const ReadOptions&
   std::string path, tag;
   if (target.transport == "docker-archive") {
     SplitPathTag(target.ref, &path, &tag);
-    view = ReadDockerArchiveCached(path, tag, options);
+    view = ReadByStatKey(
+        options, "docker-archive", path,
+        [&](int64_t now, bool* settled) { return ArchiveStatKey(path, tag, now, settled); },
+        [&] { return internal::ReadDockerArchive(path, tag, options.jobs); });
   } else if (target.transport == "oci") {
     SplitPathTag(target.ref, &path, &tag);
-    view = ReadOciLayoutCached(path, tag, options);
+    view = ReadByStatKey(
+        options, "oci", path,
+        [&](int64_t now, bool* settled) { return LayoutStatKey(path, tag, options.platform, now, settled); },
+        [&] { return internal::ReadOciLayout(path, tag, options.platform, options.jobs); });
   } else if (target.transport == "tar") {
     view = internal::ReadFlatTar(target.ref);
   } else if (target.transport == "docker-daemon") {
