@@ -1,4 +1,5 @@
 #include <doctest/doctest.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <map>
 
 #include "stalecheck/context.h"
 #include "stalecheck/hash.h"
@@ -51,7 +53,51 @@ TEST_SUITE("walk") {
     CHECK((*entries)[3].target == ".");
   }
 
-  TEST_CASE("20.10's clients send no fifo, and devices and sockets as empty files with their mode, never opened") {
+  TEST_CASE(
+      "a walk with no cache opens each file it sends, a small one once, and never a file "
+      ".dockerignore excludes") {
+    TempDir d;
+    d.Write(".dockerignore", "*.key\n**/skip.txt\n");
+    d.Write("keep.txt", "k");
+    d.Write("secret.key", "s");
+    d.Write("sub/a.txt", "a");
+    d.Write("sub/skip.txt", "x");
+    d.Write("sub/big.bin", std::string(stalecheck::kInlineHashLimit + 10, 'b'));
+    // Every open of a file in the two directories, by name, as the kernel reports it.
+    int in = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    REQUIRE(in >= 0);
+    REQUIRE(::inotify_add_watch(in, d.path().c_str(), IN_OPEN) >= 0);
+    const int sub = ::inotify_add_watch(in, (d / "sub").c_str(), IN_OPEN);
+    REQUIRE(sub >= 0);
+    for (int jobs : {1, 2}) {
+      CAPTURE(jobs);
+      auto ctx = stalecheck::LoadContext(
+          {.dir = d.path(), .jobs = jobs, .rules = k2010, .use_cache = false});
+      REQUIRE_MESSAGE(ctx.ok(), ctx.status().ToString());
+      CHECK(Paths(ctx->entries) == std::vector<std::string>{".dockerignore", "keep.txt", "sub",
+                                                            "sub/a.txt", "sub/big.bin"});
+      std::map<std::string, int> opened;
+      alignas(struct inotify_event) char buf[1 << 16];
+      for (ssize_t n; (n = ::read(in, buf, sizeof buf)) > 0;) {
+        for (char* p = buf; p < buf + n;) {
+          auto* ev = reinterpret_cast<struct inotify_event*>(p);
+          if (ev->len > 0 && !(ev->mask & IN_ISDIR))
+            ++opened[(ev->wd == sub ? "sub/" : "") + std::string(ev->name)];
+          p += sizeof(struct inotify_event) + ev->len;
+        }
+      }
+      CHECK(opened["keep.txt"] == 1);
+      CHECK(opened["sub/a.txt"] == 1);
+      CHECK(opened["sub/big.bin"] >= 1);
+      CHECK(opened.count("secret.key") == 0);
+      CHECK(opened.count("sub/skip.txt") == 0);
+    }
+    ::close(in);
+  }
+
+  TEST_CASE(
+      "20.10's clients send no fifo, and devices and sockets as empty files with their mode, never "
+      "opened") {
     TempDir d;
     d.Write("f", "x");
     REQUIRE(::mkfifo((d / "pipe").c_str(), 0644) == 0);
@@ -86,13 +132,15 @@ TEST_SUITE("walk") {
     CHECK(bytes->empty());
   }
 
-  TEST_CASE("buildx sends a fifo and a device as special files, a block device as a character device") {
+  TEST_CASE(
+      "buildx sends a fifo and a device as special files, a block device as a character device") {
     TempDir d;
     d.Write("f", "x");
     REQUIRE(::mkfifo((d / "pipe").c_str(), 0644) == 0);
     REQUIRE(::mknod((d / "zero").c_str(), S_IFCHR | 0600, ::makedev(1, 5)) == 0);
     REQUIRE(::mknod((d / "loop").c_str(), S_IFBLK | 0640, ::makedev(7, 0)) == 0);
-    auto ctx = stalecheck::LoadContext({.dir = d.path(), .jobs = 2, .rules = stalecheck::BuildRules::Buildx()});
+    auto ctx = stalecheck::LoadContext(
+        {.dir = d.path(), .jobs = 2, .rules = stalecheck::BuildRules::Buildx()});
     REQUIRE_MESSAGE(ctx.ok(), ctx.status().ToString());
     REQUIRE(ctx->entries.size() == 4);
     CHECK(ctx->entries[1].path == "loop");
@@ -131,24 +179,29 @@ TEST_SUITE("walk") {
     CHECK(mode_of_dir("dir\n!dir/nothing\n", BuildRules::Legacy()) == -1);
   }
 
-  TEST_CASE("a file buildx's walk sends but its Open refuses arrives empty, from the tree and from a revision") {
+  TEST_CASE(
+      "a file buildx's walk sends but its Open refuses arrives empty, from the tree and from a "
+      "revision") {
     // Built on 26.1 and 28.5: dir1/sub/x lands with no bytes.
     TempDir d;
     d.Write("dir1/sub/x", "x");
     d.Write("other.txt", "o");
     d.Write(".dockerignore", "*\n*/sub\n!dir1/sub/x\ndir?\n!other.txt\n");
-    auto sent = [](const stalecheck::Context& ctx, const std::string& path) -> const stalecheck::FileEntry* {
+    auto sent = [](const stalecheck::Context& ctx,
+                   const std::string& path) -> const stalecheck::FileEntry* {
       for (const auto& e : ctx.entries) {
         if (e.path == path) return &e;
       }
       return nullptr;
     };
-    auto worktree = stalecheck::LoadContext({.dir = d.path(), .jobs = 2, .rules = stalecheck::BuildRules::Buildx()});
+    auto worktree = stalecheck::LoadContext(
+        {.dir = d.path(), .jobs = 2, .rules = stalecheck::BuildRules::Buildx()});
     REQUIRE(worktree.ok());
     stalecheck::testing::Git(d, "init -q .");
     stalecheck::testing::Git(d, "add -A");
     stalecheck::testing::Git(d, "commit -qm one");
-    auto rev = stalecheck::LoadContext({.dir = d.path(), .rev = "HEAD", .rules = stalecheck::BuildRules::Buildx()});
+    auto rev = stalecheck::LoadContext(
+        {.dir = d.path(), .rev = "HEAD", .rules = stalecheck::BuildRules::Buildx()});
     REQUIRE(rev.ok());
     for (const auto* ctx : {&*worktree, &*rev}) {
       const auto* x = sent(*ctx, "dir1/sub/x");
@@ -161,7 +214,8 @@ TEST_SUITE("walk") {
     }
   }
 
-  TEST_CASE("a root given as a symlink to a directory is walked; symlinks below it are not followed") {
+  TEST_CASE(
+      "a root given as a symlink to a directory is walked; symlinks below it are not followed") {
     TempDir d;
     d.Write("real/a", "a");
     d.Write("real/sub/b", "b");
@@ -180,25 +234,30 @@ TEST_SUITE("walk") {
     d.Write("dir/other", "o");
     d.Write("a/keep/x", "k");
     d.Write("top", "t");
-    CHECK(Walk(d, "dir\n!dir/sub\n") ==
-          std::vector<std::string>{"a", "a/keep", "a/keep/x", "dir", "dir/sub", "dir/sub/x", "top"});
+    CHECK(Walk(d, "dir\n!dir/sub\n") == std::vector<std::string>{"a", "a/keep", "a/keep/x", "dir",
+                                                                 "dir/sub", "dir/sub/x", "top"});
     // "*/keep" is not written below "a/": the walker never enters "a", so nothing of it is sent.
     CHECK(Walk(d, "*\n!*/keep\n").empty());
     // An exception that matches nothing still makes the walker enter (and send) the directory.
-    CHECK(Walk(d, "dir\n!dir/nothing\n") == std::vector<std::string>{"a", "a/keep", "a/keep/x", "dir", "top"});
+    CHECK(Walk(d, "dir\n!dir/nothing\n") ==
+          std::vector<std::string>{"a", "a/keep", "a/keep/x", "dir", "top"});
   }
 
   TEST_CASE("the walk gives the same result on one thread and on many") {
     TempDir d;
-    for (int i = 0; i < 200; ++i) d.Write("d" + std::to_string(i % 7) + "/f" + std::to_string(i), "x");
+    for (int i = 0; i < 200; ++i)
+      d.Write("d" + std::to_string(i % 7) + "/f" + std::to_string(i), "x");
     CHECK(Walk(d, "d3\n", 1) == Walk(d, "d3\n", 8));
   }
 
-  TEST_CASE("the walk's order is the order of whole paths, where a sibling like a.b falls between a and a/x") {
+  TEST_CASE(
+      "the walk's order is the order of whole paths, where a sibling like a.b falls between a and "
+      "a/x") {
     // Names around '/' in byte order ('-' and '.' below it, '0' and 'A' above, UTF-8 after all),
     // as files and as directories, nested: the directories' own lists put together must be
     // what sorting every path would give.
-    const std::vector<std::string> names = {"a", "a.b", "a-", "a0", "aA", "a\xc3\xa9", "b", "\xc3\xa9"};
+    const std::vector<std::string> names = {"a",  "a.b",       "a-", "a0",
+                                            "aA", "a\xc3\xa9", "b",  "\xc3\xa9"};
     TempDir d;
     for (const std::string& x : names) {
       d.Write(x + "/" + "f", "1");
@@ -241,7 +300,8 @@ TEST_SUITE("walk") {
     CHECK(tree->hashed == std::vector<uint8_t>{1, 1});
   }
 
-  TEST_CASE("without inline hashing the walk reads no file, and every regular file keeps its stat key") {
+  TEST_CASE(
+      "without inline hashing the walk reads no file, and every regular file keeps its stat key") {
     TempDir d;
     d.Write("small", "tiny");
     d.Write("dir/other", "x");
@@ -265,7 +325,8 @@ TEST_SUITE("walk") {
 
   TEST_CASE("the root digest does not depend on the number of threads") {
     TempDir d;
-    for (int i = 0; i < 300; ++i) d.Write("d" + std::to_string(i % 11) + "/f" + std::to_string(i), std::to_string(i));
+    for (int i = 0; i < 300; ++i)
+      d.Write("d" + std::to_string(i % 11) + "/f" + std::to_string(i), std::to_string(i));
     auto one = stalecheck::LoadContext({.dir = d.path(), .jobs = 1});
     auto many = stalecheck::LoadContext({.dir = d.path(), .jobs = 8});
     REQUIRE(one.ok());
@@ -284,14 +345,15 @@ TEST_SUITE("walk") {
     d.Write(".dockerignore", "a\n");
     d.Write("sub/app.Dockerfile", "FROM scratch\n");
     d.Write("sub/app.Dockerfile.dockerignore", "b\nsub\n**/*.dockerignore\n");
-    auto ctx = stalecheck::LoadContext({.dir = d.path(), .dockerfile = d / "sub/app.Dockerfile", .jobs = 2});
+    auto ctx = stalecheck::LoadContext(
+        {.dir = d.path(), .dockerfile = d / "sub/app.Dockerfile", .jobs = 2});
     REQUIRE(ctx.ok());
     CHECK(Paths(ctx->entries) == std::vector<std::string>{"a", "a/f"});
     auto root = stalecheck::LoadContext({.dir = d.path(), .jobs = 2});
     REQUIRE(root.ok());
-    CHECK(Paths(root->entries) ==
-          std::vector<std::string>{".dockerignore", "b", "b/f", "sub", "sub/app.Dockerfile",
-                                   "sub/app.Dockerfile.dockerignore"});
+    CHECK(Paths(root->entries) == std::vector<std::string>{".dockerignore", "b", "b/f", "sub",
+                                                           "sub/app.Dockerfile",
+                                                           "sub/app.Dockerfile.dockerignore"});
   }
 
   TEST_CASE("bad input is an error that names it") {

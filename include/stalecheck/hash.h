@@ -4,8 +4,8 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -21,6 +21,8 @@ struct Digest128 {
   friend bool operator==(const Digest128&, const Digest128&) = default;
   /// 32 lowercase hex digits, in the byte order `xxh128sum` prints.
   std::string Hex() const;
+  /// Writes Hex()'s 32 digits at `out`; returns the end.
+  char* HexTo(char* out) const;
   /// "xxh128:" + Hex().
   std::string ToString() const;
 };

@@ -1,4 +1,3 @@
-#include "absl/strings/string_view.h"
 #include "stalecheck/context.h"
 
 #include <limits.h>
@@ -11,9 +10,10 @@
 #include <memory>
 
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/match.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "stalecheck/cache.h"
 #include "stalecheck/git_source.h"
 #include "stalecheck/ignore.h"
@@ -45,16 +45,33 @@ std::string Relative(const std::string& path, const std::string& base_slash) {
 }  // namespace
 
 Digest128 RootDigest(const std::vector<FileEntry>& entries) {
+  // One line an entry, "path\0type\0mode\0digest\n" (no digest for a directory), hashed as
+  // one stream, a buffer at a time.
   StreamHasher h;
-  std::string line;
+  std::string buf;
+  buf.reserve(size_t{64} << 10);
   for (const FileEntry& e : entries) {
-    line.clear();
-    absl::StrAppend(&line, e.path, absl::string_view("\0", 1), FileTypeName(e.type),
-                    absl::string_view("\0", 1), FormatMode(e.mode), absl::string_view("\0", 1));
-    if (e.type != FileType::kDir) line += e.digest.Hex();
-    line += '\n';
-    h.Update(line.data(), line.size());
+    buf.append(e.path);
+    buf.push_back('\0');
+    buf.append(FileTypeName(e.type));
+    buf.push_back('\0');
+    char mode[4];
+    for (int i = 3, m = static_cast<int>(e.mode & 07777); i >= 0; --i, m >>= 3)
+      mode[i] = static_cast<char>('0' + (m & 7));
+    buf.append(mode, 4);
+    buf.push_back('\0');
+    if (e.type != FileType::kDir) {
+      char hex[32];
+      e.digest.HexTo(hex);
+      buf.append(hex, 32);
+    }
+    buf.push_back('\n');
+    if (buf.size() >= (size_t{60} << 10)) {
+      h.Update(buf.data(), buf.size());
+      buf.clear();
+    }
   }
+  h.Update(buf.data(), buf.size());
   return h.Finish();
 }
 
@@ -65,13 +82,15 @@ namespace {
 // something below it is sent. The legacy builder's CLI never puts it in the tar, and the
 // engine makes it again, 0755, as the parent of an entry that is (run on 20.10: `dir` 0700
 // with `!dir/keep.txt` lands as 0755 under the legacy builder).
-std::vector<FileEntry> SettleExcludedDirs(std::vector<FileEntry> entries, const IgnoreMatcher& ignore,
+std::vector<FileEntry> SettleExcludedDirs(std::vector<FileEntry> entries,
+                                          const IgnoreMatcher& ignore,
                                           BuildRules::ExcludedDir rule) {
   if (rule == BuildRules::ExcludedDir::kSent || ignore.empty()) return entries;
   std::vector<char> excluded(entries.size(), 0);
   bool any = false;
   for (size_t i = 0; i < entries.size(); ++i) {
-    if (entries[i].type == FileType::kDir && ignore.Excluded(entries[i].path)) excluded[i] = any = true;
+    if (entries[i].type == FileType::kDir && ignore.Excluded(entries[i].path))
+      excluded[i] = any = true;
   }
   if (!any) return entries;
   // The directories above an entry that is sent.
@@ -79,7 +98,8 @@ std::vector<FileEntry> SettleExcludedDirs(std::vector<FileEntry> entries, const 
   for (size_t i = 0; i < entries.size(); ++i) {
     if (excluded[i]) continue;
     absl::string_view p = entries[i].path;
-    for (size_t slash = p.rfind('/'); slash != absl::string_view::npos; slash = p.rfind('/', slash - 1)) {
+    for (size_t slash = p.rfind('/'); slash != absl::string_view::npos;
+         slash = p.rfind('/', slash - 1)) {
       if (!above.insert(p.substr(0, slash)).second || slash == 0) break;
     }
   }
@@ -92,7 +112,8 @@ std::vector<FileEntry> SettleExcludedDirs(std::vector<FileEntry> entries, const 
   out.reserve(entries.size());
   for (size_t i = 0; i < entries.size(); ++i) {
     if (!sent[i]) continue;
-    if (excluded[i] && rule == BuildRules::ExcludedDir::kRemadeAboveSentEntries) entries[i].mode = 0755;
+    if (excluded[i] && rule == BuildRules::ExcludedDir::kRemadeAboveSentEntries)
+      entries[i].mode = 0755;
     out.push_back(std::move(entries[i]));
   }
   return out;
@@ -124,9 +145,10 @@ absl::Status CheckNamesSendable(const std::vector<FileEntry>& entries, const Bui
   for (const FileEntry& e : entries) {
     if (ValidUtf8(e.path) && (e.type != FileType::kSymlink || ValidUtf8(e.target))) continue;
     return absl::InvalidArgumentError(absl::StrCat(
-        "context file \"", absl::CHexEscape(e.path), "\": its name", e.type == FileType::kSymlink ? " or link target" : "",
-        " is not UTF-8, which ", rules.name,
-        " cannot send (docker build fails: \"string field contains invalid UTF-8\"); rename it or exclude it in "
+        "context file \"", absl::CHexEscape(e.path), "\": its name",
+        e.type == FileType::kSymlink ? " or link target" : "", " is not UTF-8, which ", rules.name,
+        " cannot send (docker build fails: \"string field contains invalid UTF-8\"); rename it or "
+        "exclude it in "
         ".dockerignore"));
   }
   return absl::OkStatus();
@@ -140,7 +162,8 @@ absl::StatusOr<WalkedTree> ReadWorktree(const std::string& dir, const IgnoreMatc
   const int64_t started = RealtimeNs();
   const StatCache cache = StatCache::ForContext(dir, options.use_cache);
   const bool warm = cache.Exists();
-  absl::StatusOr<WalkedTree> tree = WalkTreeWithStats(dir, ignore, options.rules, options.jobs, !warm);
+  absl::StatusOr<WalkedTree> tree =
+      WalkTreeWithStats(dir, ignore, options.rules, options.jobs, !warm);
   if (!tree.ok()) return tree.status();
   for (size_t i = 0; i < tree->entries.size(); ++i) {
     if (!tree->stats[i].valid()) continue;
@@ -157,7 +180,8 @@ absl::StatusOr<WalkedTree> ReadWorktree(const std::string& dir, const IgnoreMatc
   if (!bytes.ok()) return bytes.status();
   reading->read = reading->files - reading->from_cache;
   reading->bytes_read += *bytes;
-  if (cache.enabled() && (reading->read > 0 || !applied.intact || applied.records != reading->files)) {
+  if (cache.enabled() &&
+      (reading->read > 0 || !applied.intact || applied.records != reading->files)) {
     cache.Store(*tree, started);
     reading->cache_written = true;
   }
@@ -167,14 +191,15 @@ absl::StatusOr<WalkedTree> ReadWorktree(const std::string& dir, const IgnoreMatc
 }  // namespace
 
 std::string ContextReading::Line() const {
-  return absl::StrCat("context: ", files, " files, ", read, " read (", bytes_read, " bytes), ", from_cache,
-                      " from the stat cache", cache_written ? ", cache written" : "");
+  return absl::StrCat("context: ", files, " files, ", read, " read (", bytes_read, " bytes), ",
+                      from_cache, " from the stat cache", cache_written ? ", cache written" : "");
 }
 
 absl::StatusOr<Context> LoadContext(const ContextOptions& options) {
   Context ctx;
   ctx.dir = options.dir.empty() ? "." : options.dir;
-  ctx.dockerfile = options.dockerfile.empty() ? JoinPath(ctx.dir, "Dockerfile") : options.dockerfile;
+  ctx.dockerfile =
+      options.dockerfile.empty() ? JoinPath(ctx.dir, "Dockerfile") : options.dockerfile;
   struct stat st;
   if (::stat(ctx.dir.c_str(), &st) != 0) {
     return ErrnoStatus(errno, absl::StrCat("context directory ", ctx.dir));
@@ -184,15 +209,17 @@ absl::StatusOr<Context> LoadContext(const ContextOptions& options) {
   }
   ctx.build_rules = options.rules.name;
   ctx.build_rules_chosen_by = options.rules_chosen_by;
-  const std::string per_dockerfile =
-      options.rules.per_dockerfile_ignore ? absl::StrCat(ctx.dockerfile, ".dockerignore") : std::string();
+  const std::string per_dockerfile = options.rules.per_dockerfile_ignore
+                                         ? absl::StrCat(ctx.dockerfile, ".dockerignore")
+                                         : std::string();
   const std::string root_ignore = JoinPath(ctx.dir, ".dockerignore");
 
   if (options.rev.empty()) {
     ctx.source = "worktree";
     // The commit is only reported: asked beside the walk (opening a repository costs
     // milliseconds of start-up).
-    std::future<std::optional<std::string>> head = std::async(std::launch::async, [dir = ctx.dir] { return HeadCommit(dir); });
+    std::future<std::optional<std::string>> head =
+        std::async(std::launch::async, [dir = ctx.dir] { return HeadCommit(dir); });
     std::string text;
     if (!per_dockerfile.empty() && IsRegularFile(per_dockerfile)) {
       ctx.ignore_file = per_dockerfile;
@@ -219,7 +246,8 @@ absl::StatusOr<Context> LoadContext(const ContextOptions& options) {
     ctx.read_file = [dir](const std::string& rel) -> absl::StatusOr<std::string> {
       const std::string path = JoinPath(dir, rel);
       struct stat fst;
-      if (::lstat(path.c_str(), &fst) != 0) return ErrnoStatus(errno, absl::StrCat("reading ", path));
+      if (::lstat(path.c_str(), &fst) != 0)
+        return ErrnoStatus(errno, absl::StrCat("reading ", path));
       std::string data;
       if (!S_ISREG(fst.st_mode)) return data;  // a special file is never opened: no bytes are sent
       if (absl::Status s = ReadSmallFile(path, &data, size_t{1} << 30); !s.ok()) return s;

@@ -1,9 +1,9 @@
 #include "stalecheck/hash.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -17,13 +17,18 @@
 
 namespace stalecheck {
 
-std::string Digest128::Hex() const {
+char* Digest128::HexTo(char* out) const {
   static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(32, '0');
   for (int i = 0; i < 16; ++i) {
     out[15 - i] = kDigits[(high >> (4 * i)) & 0xf];
     out[31 - i] = kDigits[(low >> (4 * i)) & 0xf];
   }
+  return out + 32;
+}
+
+std::string Digest128::Hex() const {
+  std::string out(32, '0');
+  HexTo(out.data());
   return out;
 }
 
@@ -96,13 +101,16 @@ absl::StatusOr<FileDigest> HashOpenFile(int fd_num, const std::string& path) {
 }
 
 bool SameStat(const struct stat& a, const struct stat& b) {
-  return a.st_size == b.st_size && a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec &&
-         a.st_ctim.tv_sec == b.st_ctim.tv_sec && a.st_ctim.tv_nsec == b.st_ctim.tv_nsec && a.st_ino == b.st_ino;
+  return a.st_size == b.st_size && a.st_mtim.tv_sec == b.st_mtim.tv_sec &&
+         a.st_mtim.tv_nsec == b.st_mtim.tv_nsec && a.st_ctim.tv_sec == b.st_ctim.tv_sec &&
+         a.st_ctim.tv_nsec == b.st_ctim.tv_nsec && a.st_ino == b.st_ino;
 }
 
 }  // namespace
 
-void SetHashReadHookForTest(std::function<void(const std::string&)> hook) { ReadHook() = std::move(hook); }
+void SetHashReadHookForTest(std::function<void(const std::string&)> hook) {
+  ReadHook() = std::move(hook);
+}
 
 absl::StatusOr<FileDigest> HashFile(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
@@ -126,13 +134,15 @@ absl::StatusOr<FileDigest> HashFile(const std::string& path) {
         absl::StatusOr<FileDigest> again = HashOpenFile(fd.get(), path);
         if (!again.ok()) return again;
         struct stat last;
-        if (::fstat(fd.get(), &last) != 0) return ErrnoStatus(errno, absl::StrCat("reading ", path));
+        if (::fstat(fd.get(), &last) != 0)
+          return ErrnoStatus(errno, absl::StrCat("reading ", path));
         steady = again->digest == d->digest && again->size == d->size && SameStat(after, last);
       }
     }
     if (steady) return d;
     if (attempt == 1) {
-      return absl::AbortedError(absl::StrCat(path, " changed while it was read; run again when it is still"));
+      return absl::AbortedError(
+          absl::StrCat(path, " changed while it was read; run again when it is still"));
     }
   }
 }

@@ -1,8 +1,9 @@
-#include "absl/strings/string_view.h"
 #include "stalecheck/walk.h"
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <malloc.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "stalecheck/util.h"
 
 namespace stalecheck {
@@ -48,13 +50,16 @@ struct PendingDir {
   IgnoreMatcher::Carry carry;
 };
 
-// The entries one ReadDir call added: [begin, end) of its worker's list, at `offset` once the
-// workers' lists are joined.
+// What one ReadDir call found, in the order it read it, and where each of those entries falls
+// among full paths: `order` lists indexes into `found`, kBelow marking the place of what lies
+// below that directory entry (the run of the directory read from it).
 struct DirRun {
   std::string rel;
-  size_t begin = 0, end = 0;
-  size_t offset = 0;
+  WalkedTree found;
+  std::vector<uint32_t> order;
+  std::vector<DirRun*> below;  // the runs of the kBelow items, in their order (set when joined)
 };
+constexpr uint32_t kBelow = uint32_t{1} << 31;
 
 // A shared queue of directories still to read. Workers take a directory, read it, and add
 // the subdirectories they find; the walk ends when the queue is empty and nobody is busy.
@@ -104,16 +109,37 @@ class DirQueue {
   absl::Status error_;
 };
 
-// Hashes a file the walk found small, reading one byte more than its size so that a short
+// One child of a directory in the order of full paths: its own entry sorts by its name, and
+// (for a directory read too) everything below it by its name and a '/', since each of those
+// paths continues so. Siblings such as "a.b" fall between directory "a" and "a/x".
+struct Child {
+  absl::string_view name;
+  uint32_t index;  // the entry, or (below) the run of the directory
+  bool below;
+};
+
+bool ChildBefore(const Child& a, const Child& b) {
+  const size_t n = std::min(a.name.size(), b.name.size());
+  if (int c = std::memcmp(a.name.data(), b.name.data(), n); c != 0) return c < 0;
+  if (a.name.size() == b.name.size()) return !a.below && b.below;
+  // One name is a prefix of the other: the shorter one goes on with '/' or ends.
+  const bool a_shorter = a.name.size() < b.name.size();
+  const Child& s = a_shorter ? a : b;
+  const Child& l = a_shorter ? b : a;
+  const bool shorter_first =
+      !s.below || static_cast<unsigned char>('/') < static_cast<unsigned char>(l.name[n]);
+  return a_shorter == shorter_first;
+}
+
+// Hashes a small file the walk opened, reading one byte more than its size so that a short
 // read proves the end. A file that grew meanwhile is left for HashPending (size set past the
 // limit).
-absl::Status HashSmallFile(int dir_fd, const char* name, const std::string& dir_path, FileEntry& e) {
-  UniqueFd fd(::openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
-  if (!fd.valid()) return ErrnoStatus(errno, absl::StrCat("reading ", JoinPath(dir_path, name)));
+absl::Status HashSmallOpenFile(int fd, const std::string& dir_path, absl::string_view name,
+                               FileEntry& e) {
   thread_local std::vector<char> buf(kInlineHashLimit + 1);
   ssize_t n;
   do {
-    n = ::read(fd.get(), buf.data(), buf.size());
+    n = ::read(fd, buf.data(), buf.size());
   } while (n < 0 && errno == EINTR);
   if (n < 0) return ErrnoStatus(errno, absl::StrCat("reading ", JoinPath(dir_path, name)));
   if (static_cast<size_t>(n) >= kInlineHashLimit) {
@@ -125,6 +151,8 @@ absl::Status HashSmallFile(int dir_fd, const char* name, const std::string& dir_
   return absl::OkStatus();
 }
 
+constexpr int kOpenFile = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
+
 // One entry as the walk found it, with the stat key the cache needs.
 struct Walked {
   FileEntry e;
@@ -133,7 +161,8 @@ struct Walked {
 };
 
 absl::Status ReadDir(const std::string& root, const PendingDir& here, const IgnoreMatcher& ignore,
-                     const BuildRules& rules, bool hash_small, DirQueue& queue, WalkedTree& out) {
+                     const BuildRules& rules, bool hash_small, DirQueue& queue, DirRun& run) {
+  WalkedTree& out = run.found;
   const std::string& rel = here.rel;
   std::string abs = rel.empty() ? root : JoinPath(root, rel);
   // The root may be a symlink to the context, which docker build follows; below it, never.
@@ -146,6 +175,13 @@ absl::Status ReadDir(const std::string& root, const PendingDir& here, const Igno
     return ErrnoStatus(err, absl::StrCat("reading directory ", abs));
   }
   absl::Status status;
+  // The names first, so that the lists are made at their size.
+  struct Name {
+    std::string name;
+    unsigned char type;  // d_type: DT_UNKNOWN where the file system does not tell
+  };
+  thread_local std::vector<Name> names;
+  names.clear();
   for (;;) {
     errno = 0;
     struct dirent* de = ::readdir(dir);
@@ -155,8 +191,47 @@ absl::Status ReadDir(const std::string& root, const PendingDir& here, const Igno
     }
     absl::string_view name = de->d_name;
     if (name == "." || name == "..") continue;
+    names.push_back({std::string(name), de->d_type});
+  }
+  out.entries.reserve(names.size());
+  out.stats.reserve(names.size());
+  out.hashed.reserve(names.size());
+  const IgnoreMatcher::Carry* parent = rel.empty() ? nullptr : &here.carry;
+  for (const Name& n : names) {
+    if (!status.ok()) break;
+    absl::string_view name = n.name;
+    const char* c_name = n.name.c_str();
     struct stat st;
-    if (::fstatat(::dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    // A regular file to be read now is judged by its name first (an excluded file is never
+    // touched), then opened and its status taken from the open file: one path lookup, and the
+    // status and the bytes of one and the same file. Anything else, or a file that is no
+    // longer regular, has its status taken by name.
+    std::string path;
+    IgnoreMatcher::Carry carry;
+    IgnoreMatcher::Decision d;
+    bool judged = false;
+    UniqueFd file;
+    if (hash_small && n.type == DT_REG) {
+      path = JoinPath(rel, name);
+      d = ignore.Judge(path, false, parent, &carry);
+      if (d.excluded && !d.descend) continue;
+      judged = !d.empty_on_open;
+      if (judged) {
+        file = UniqueFd(::openat(::dirfd(dir), c_name, kOpenFile));
+        if (!file.valid() && errno == ENOENT) continue;  // removed while we walk
+        if (!file.valid() && errno != ELOOP) {
+          status = ErrnoStatus(errno, absl::StrCat("reading ", JoinPath(abs, name)));
+          break;
+        }
+        if (file.valid() && ::fstat(file.get(), &st) != 0) {
+          status = ErrnoStatus(errno, absl::StrCat("reading ", JoinPath(abs, name)));
+          break;
+        }
+        judged = file.valid() && S_ISREG(st.st_mode);
+        if (!judged) file = UniqueFd();
+      }
+    }
+    if (!judged && ::fstatat(::dirfd(dir), c_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
       if (errno == ENOENT) continue;  // removed while we walk
       status = ErrnoStatus(errno, absl::StrCat("reading ", JoinPath(abs, name)));
       break;
@@ -178,11 +253,14 @@ absl::Status ReadDir(const std::string& root, const PendingDir& here, const Igno
     } else {
       continue;  // a FIFO: 20.10's clients do not send it.
     }
-    e.path = JoinPath(rel, name);
-    IgnoreMatcher::Carry carry;
-    const IgnoreMatcher::Decision d =
-        ignore.Judge(e.path, e.type == FileType::kDir, rel.empty() ? nullptr : &here.carry, &carry);
-    if (d.excluded && !d.descend) continue;
+    if (judged) {
+      e.path = std::move(path);
+    } else {
+      e.path = JoinPath(rel, name);
+      carry = IgnoreMatcher::Carry();
+      d = ignore.Judge(e.path, e.type == FileType::kDir, parent, &carry);
+      if (d.excluded && !d.descend) continue;
+    }
     e.mode = st.st_mode & 07777;
     e.mtime = st.st_mtim.tv_sec;
     w.hashed = e.type != FileType::kFile;
@@ -196,7 +274,12 @@ absl::Status ReadDir(const std::string& root, const PendingDir& here, const Igno
       if (hash_small && e.size < kInlineHashLimit) {
         // Small files are hashed here, opened relative to the directory already open: one
         // path lookup and one read instead of a second walk over the name.
-        if (absl::Status hs = HashSmallFile(::dirfd(dir), de->d_name, abs, e); !hs.ok()) {
+        if (!file.valid()) file = UniqueFd(::openat(::dirfd(dir), c_name, kOpenFile));
+        if (!file.valid()) {
+          status = ErrnoStatus(errno, absl::StrCat("reading ", JoinPath(abs, name)));
+          break;
+        }
+        if (absl::Status hs = HashSmallOpenFile(file.get(), abs, name, e); !hs.ok()) {
           status = hs;
           break;
         }
@@ -205,7 +288,7 @@ absl::Status ReadDir(const std::string& root, const PendingDir& here, const Igno
       }
     } else if (e.type == FileType::kSymlink) {
       std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
-      ssize_t n = ::readlinkat(::dirfd(dir), de->d_name, target.data(), target.size());
+      ssize_t n = ::readlinkat(::dirfd(dir), c_name, target.data(), target.size());
       if (n < 0) {
         status = ErrnoStatus(errno, absl::StrCat("reading link ", JoinPath(abs, name)));
         break;
@@ -222,13 +305,29 @@ absl::Status ReadDir(const std::string& root, const PendingDir& here, const Igno
     out.hashed.push_back(w.hashed ? 1 : 0);
   }
   ::closedir(dir);
+  if (!status.ok()) return status;
+  // Where each entry falls among full paths: a directory's entry by its name, what lies below
+  // it by its name and a '/'. Every directory entry listed is read (it was queued).
+  const size_t skip = rel.empty() ? 0 : rel.size() + 1;
+  thread_local std::vector<Child> children;
+  children.clear();
+  for (size_t k = 0; k < out.entries.size(); ++k) {
+    const absl::string_view name = absl::string_view(out.entries[k].path).substr(skip);
+    children.push_back({name, static_cast<uint32_t>(k), false});
+    if (out.entries[k].type == FileType::kDir)
+      children.push_back({name, static_cast<uint32_t>(k), true});
+  }
+  std::sort(children.begin(), children.end(), ChildBefore);
+  run.order.reserve(children.size());
+  for (const Child& c : children) run.order.push_back(c.index | (c.below ? kBelow : 0));
   return status;
 }
 
 }  // namespace
 
 StatKey StatKeyOf(const struct stat& st) {
-  return StatKey{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
+  return StatKey{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                 static_cast<uint64_t>(st.st_size),
                  st.st_mtim.tv_sec * int64_t{1000000000} + st.st_mtim.tv_nsec,
                  st.st_ctim.tv_sec * int64_t{1000000000} + st.st_ctim.tv_nsec};
 }
@@ -240,166 +339,162 @@ bool SentAsEmptyFile(unsigned mode, const BuildRules& rules) {
 
 std::string SpecialFileSent(unsigned mode, uint64_t rdev) {
   if (S_ISFIFO(mode)) return "fifo";
-  if (S_ISCHR(mode) || S_ISBLK(mode)) return absl::StrCat("char-device ", major(rdev), ",", minor(rdev));
+  if (S_ISCHR(mode) || S_ISBLK(mode))
+    return absl::StrCat("char-device ", major(rdev), ",", minor(rdev));
   return "";
 }
 
 namespace {
 
-// One child of a directory in the order of full paths: its own entry sorts by its name, and
-// (for a directory read too) everything below it by its name and a '/', since each of those
-// paths continues so. Siblings such as "a.b" fall between directory "a" and "a/x".
-struct Child {
-  absl::string_view name;
-  uint32_t index;  // the entry, or (below) the run of the directory
-  bool below;
-};
-
-bool ChildBefore(const Child& a, const Child& b) {
-  const size_t n = std::min(a.name.size(), b.name.size());
-  if (int c = std::memcmp(a.name.data(), b.name.data(), n); c != 0) return c < 0;
-  if (a.name.size() == b.name.size()) return !a.below && b.below;
-  // One name is a prefix of the other: the shorter one goes on with '/' or ends.
-  const bool a_shorter = a.name.size() < b.name.size();
-  const Child& s = a_shorter ? a : b;
-  const Child& l = a_shorter ? b : a;
-  const bool shorter_first = !s.below || static_cast<unsigned char>('/') < static_cast<unsigned char>(l.name[n]);
-  return a_shorter == shorter_first;
-}
-
-void AppendInPathOrder(const std::vector<FileEntry>& entries, const std::vector<const DirRun*>& all,
-                       const absl::flat_hash_map<absl::string_view, uint32_t>& by_dir, uint32_t run,
-                       std::vector<uint32_t>& order) {
-  const DirRun& r = *all[run];
-  const size_t skip = r.rel.empty() ? 0 : r.rel.size() + 1;
-  std::vector<Child> children;
-  children.reserve(r.end - r.begin);
-  for (size_t k = r.offset; k < r.offset + (r.end - r.begin); ++k) {
-    const FileEntry& e = entries[k];
-    const absl::string_view name = absl::string_view(e.path).substr(skip);
-    children.push_back({name, static_cast<uint32_t>(k), false});
-    if (e.type == FileType::kDir) {
-      if (auto it = by_dir.find(e.path); it != by_dir.end()) children.push_back({name, it->second, true});
+// Moves a run's entries, and below each directory entry its run's, into `out` in path order;
+// each run is freed once it is emptied. Runs below the fixed mapping threshold live in the
+// heap, where freed blocks stay resident: every 32 MiB freed, the heap's free pages are given
+// back, so that the list and the runs it was made from are not both held at their full size.
+void Emit(DirRun& run, WalkedTree& out, size_t& freed) {
+  size_t below = 0;
+  for (uint32_t item : run.order) {
+    if (item & kBelow) {
+      Emit(*run.below[below++], out, freed);
+      continue;
     }
+    out.entries.push_back(std::move(run.found.entries[item]));
+    out.stats.push_back(run.found.stats[item]);
+    out.hashed.push_back(run.found.hashed[item]);
   }
-  std::sort(children.begin(), children.end(), ChildBefore);
-  for (const Child& c : children) {
-    if (c.below) {
-      AppendInPathOrder(entries, all, by_dir, c.index, order);
-    } else {
-      order.push_back(c.index);
-    }
+  freed += run.found.entries.capacity() * sizeof(FileEntry) +
+           run.found.stats.capacity() * sizeof(StatKey);
+  std::vector<FileEntry>().swap(run.found.entries);
+  std::vector<StatKey>().swap(run.found.stats);
+  std::vector<uint8_t>().swap(run.found.hashed);
+  if (freed > (size_t{32} << 20)) {
+    ::malloc_trim(0);
+    freed = 0;
   }
 }
 
-// The permutation that puts `entries` in path order (std::string's), assembled from each
-// directory's list sorted on its own: no comparison of whole paths.
-std::vector<uint32_t> PathOrder(const std::vector<FileEntry>& entries, const std::vector<std::vector<DirRun>>& runs) {
-  std::vector<const DirRun*> all;
-  absl::flat_hash_map<absl::string_view, uint32_t> by_dir;
-  for (const auto& rs : runs) {
-    for (const DirRun& r : rs) {
-      by_dir.emplace(r.rel, static_cast<uint32_t>(all.size()));
-      all.push_back(&r);
+// Links each run to the runs below its directory entries. False unless that makes one tree
+// from the root's run that holds every run once (never expected otherwise: every directory
+// read is an entry of its parent).
+bool LinkRuns(std::vector<std::deque<DirRun>>& runs, DirRun** root) {
+  absl::flat_hash_map<absl::string_view, DirRun*> by_dir;
+  size_t count = 0;
+  for (auto& rs : runs) {
+    for (DirRun& r : rs) {
+      if (!by_dir.emplace(r.rel, &r).second) return false;
+      ++count;
     }
   }
-  std::vector<uint32_t> order;
-  order.reserve(entries.size());
-  if (auto root = by_dir.find(""); root != by_dir.end()) AppendInPathOrder(entries, all, by_dir, root->second, order);
-  return order;
+  auto it = by_dir.find("");
+  if (it == by_dir.end()) return false;
+  *root = it->second;
+  size_t linked = 0;
+  for (auto& rs : runs) {
+    for (DirRun& r : rs) {
+      for (uint32_t item : r.order) {
+        if (!(item & kBelow)) continue;
+        auto sub = by_dir.find(r.found.entries[item & ~kBelow].path);
+        if (sub == by_dir.end() || sub->second == *root) return false;
+        r.below.push_back(sub->second);
+        ++linked;
+      }
+    }
+  }
+  return linked + 1 == count;  // with unique names, each run is linked from its one parent entry
+}
+
+// The fallback: every run's entries joined, then sorted by whole paths.
+WalkedTree JoinAndSort(std::vector<std::deque<DirRun>>& runs, size_t total) {
+  WalkedTree tree;
+  tree.entries.reserve(total);
+  tree.stats.reserve(total);
+  tree.hashed.reserve(total);
+  for (auto& rs : runs) {
+    for (DirRun& r : rs) {
+      std::move(r.found.entries.begin(), r.found.entries.end(), std::back_inserter(tree.entries));
+      tree.stats.insert(tree.stats.end(), r.found.stats.begin(), r.found.stats.end());
+      tree.hashed.insert(tree.hashed.end(), r.found.hashed.begin(), r.found.hashed.end());
+      r.found = WalkedTree();
+    }
+  }
+  std::vector<uint32_t> order(total);
+  for (size_t k = 0; k < total; ++k) order[k] = static_cast<uint32_t>(k);
+  std::sort(order.begin(), order.end(),
+            [&](uint32_t a, uint32_t b) { return tree.entries[a].path < tree.entries[b].path; });
+  WalkedTree sorted;
+  sorted.entries.reserve(total);
+  sorted.stats.reserve(total);
+  sorted.hashed.reserve(total);
+  for (uint32_t k : order) {
+    sorted.entries.push_back(std::move(tree.entries[k]));
+    sorted.stats.push_back(tree.stats[k]);
+    sorted.hashed.push_back(tree.hashed[k]);
+  }
+  return sorted;
 }
 
 }  // namespace
 
 absl::StatusOr<WalkedTree> WalkTreeWithStats(const std::string& root, const IgnoreMatcher& ignore,
-                                             const BuildRules& rules, int jobs, bool hash_small_files) {
+                                             const BuildRules& rules, int jobs,
+                                             bool hash_small_files) {
   struct stat st;
   if (::stat(root.c_str(), &st) != 0) return ErrnoStatus(errno, root);
-  if (!S_ISDIR(st.st_mode)) return absl::InvalidArgumentError(absl::StrCat(root, ": not a directory"));
+  if (!S_ISDIR(st.st_mode))
+    return absl::InvalidArgumentError(absl::StrCat(root, ": not a directory"));
 
   DirQueue queue;
   queue.Push({});
   int nthreads = ResolveJobs(jobs);
-  std::vector<WalkedTree> results(static_cast<size_t>(nthreads));
-  std::vector<std::vector<DirRun>> runs(static_cast<size_t>(nthreads));
+  // Each worker's runs; a deque, so that a run stays where it is while others are added.
+  std::vector<std::deque<DirRun>> runs(static_cast<size_t>(nthreads));
   auto worker = [&](size_t slot) {
     PendingDir dir;
     while (queue.Pop(&dir)) {
-      const size_t begin = results[slot].entries.size();
-      absl::Status st = ReadDir(root, dir, ignore, rules, hash_small_files, queue, results[slot]);
+      DirRun& run = runs[slot].emplace_back();
+      absl::Status st = ReadDir(root, dir, ignore, rules, hash_small_files, queue, run);
       if (!st.ok()) queue.Fail(std::move(st));
-      runs[slot].push_back({std::move(dir.rel), begin, results[slot].entries.size(), 0});
+      run.rel = std::move(dir.rel);
       queue.Done();
     }
   };
   std::vector<std::thread> threads;
-  for (int t = 1; t < nthreads; ++t) threads.emplace_back(worker, static_cast<size_t>(t));
-  worker(0);
+  if (nthreads == 1) {
+    worker(0);
+  } else {
+    // Each worker has a table of open files of its own: opening and closing a million files
+    // from threads that share one takes its lock twice a file. Only the worker's own files
+    // are opened and closed there; where unsharing is refused, the table is shared.
+    for (int t = 0; t < nthreads; ++t) {
+      threads.emplace_back([&worker, t] {
+        (void)::unshare(CLONE_FILES);
+        worker(static_cast<size_t>(t));
+      });
+    }
+  }
   for (auto& t : threads) t.join();
   if (absl::Status st = queue.error(); !st.ok()) return st;
 
-  // The workers' lists are joined (each freed as it is taken), then put in path order in
-  // place: a million files are never held twice.
+  // The runs, each already in path order within its directory, are joined by moving every
+  // entry once into place: no comparison of whole paths, and a million files never held twice.
   size_t total = 0;
-  for (const auto& r : results) total += r.entries.size();
+  for (const auto& rs : runs) {
+    for (const DirRun& r : rs) total += r.found.entries.size();
+  }
+  DirRun* top = nullptr;
+  if (!LinkRuns(runs, &top)) return JoinAndSort(runs, total);
   WalkedTree tree;
   tree.entries.reserve(total);
   tree.stats.reserve(total);
   tree.hashed.reserve(total);
-  for (size_t slot = 0; slot < results.size(); ++slot) {
-    WalkedTree& r = results[slot];
-    for (DirRun& run : runs[slot]) run.offset = tree.entries.size() + run.begin;
-    std::move(r.entries.begin(), r.entries.end(), std::back_inserter(tree.entries));
-    tree.stats.insert(tree.stats.end(), r.stats.begin(), r.stats.end());
-    tree.hashed.insert(tree.hashed.end(), r.hashed.begin(), r.hashed.end());
-    std::vector<FileEntry>().swap(r.entries);
-    std::vector<StatKey>().swap(r.stats);
-    std::vector<uint8_t>().swap(r.hashed);
-  }
-  // order[k]: the index of the entry that belongs at k, from the directories' own lists.
-  std::vector<uint32_t> order = PathOrder(tree.entries, runs);
-  bool permutation = order.size() == total;
-  {
-    std::vector<bool> seen(total, false);
-    for (size_t k = 0; permutation && k < order.size(); ++k) {
-      permutation = order[k] < total && !seen[order[k]];
-      if (permutation) seen[order[k]] = true;
-    }
-  }
-  if (!permutation) {  // never expected (every directory read is an entry of its parent): sort
-    order.resize(total);
-    for (size_t k = 0; k < total; ++k) order[k] = static_cast<uint32_t>(k);
-    std::sort(order.begin(), order.end(),
-              [&](uint32_t a, uint32_t b) { return tree.entries[a].path < tree.entries[b].path; });
-  }
-  {
-    std::vector<StatKey> stats(total);
-    std::vector<uint8_t> hashed(total);
-    for (size_t k = 0; k < total; ++k) {
-      stats[k] = tree.stats[order[k]];
-      hashed[k] = tree.hashed[order[k]];
-    }
-    tree.stats.swap(stats);
-    tree.hashed.swap(hashed);
-  }
-  // The entries follow the permutation's cycles, each moved once.
-  std::vector<bool> placed(total, false);
-  for (size_t start = 0; start < total; ++start) {
-    if (placed[start] || order[start] == start) continue;
-    FileEntry held = std::move(tree.entries[start]);
-    size_t k = start;
-    while (order[k] != start) {
-      tree.entries[k] = std::move(tree.entries[order[k]]);
-      placed[k] = true;
-      k = order[k];
-    }
-    tree.entries[k] = std::move(held);
-    placed[k] = true;
-  }
+  size_t freed = 0;
+  Emit(*top, tree, freed);
+  if (tree.entries.size() != total)
+    return absl::InternalError("walk: the directories' lists did not join");
   return tree;
 }
 
-absl::StatusOr<std::vector<FileEntry>> WalkTree(const std::string& root, const IgnoreMatcher& ignore,
+absl::StatusOr<std::vector<FileEntry>> WalkTree(const std::string& root,
+                                                const IgnoreMatcher& ignore,
                                                 const BuildRules& rules, int jobs) {
   absl::StatusOr<WalkedTree> tree = WalkTreeWithStats(root, ignore, rules, jobs, true);
   if (!tree.ok()) return tree.status();
