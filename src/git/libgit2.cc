@@ -1,11 +1,10 @@
 #include "src/git/libgit2.h"
 
-#include <dlfcn.h>
-
 #include <mutex>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "src/util/shared_library.h"
 
 namespace stalecheck::git::libgit2 {
 namespace {
@@ -21,21 +20,11 @@ struct Loaded {
 
 Loaded Open() {
   Loaded l;
-  void* lib = ::dlopen(kLibrary, RTLD_NOW | RTLD_LOCAL);  // kept open for the process's life
-  if (lib == nullptr) {
-    const char* why = ::dlerror();
-    l.error = absl::StrCat("cannot load ", kLibrary, ", which reading a git repository needs: ",
-                           why != nullptr ? why : "unknown error");
-    return l;
-  }
-#define STALECHECK_LIBGIT2_BIND(name)                                          \
-  if (l.error.empty()) {                                                       \
-    void* sym = ::dlsym(lib, #name);                                           \
-    if (sym == nullptr) l.error = absl::StrCat(kLibrary, " has no " #name);    \
-    l.api.name = reinterpret_cast<decltype(&::name)>(sym);                     \
-  }
+  SharedLibrary lib(kLibrary, "reading a git repository needs");
+#define STALECHECK_LIBGIT2_BIND(name) lib.Bind(#name, l.api.name);
   STALECHECK_LIBGIT2_FUNCTIONS(STALECHECK_LIBGIT2_BIND)
 #undef STALECHECK_LIBGIT2_BIND
+  l.error = lib.error();
   if (!l.error.empty()) return l;
   if (int rc = l.api.git_libgit2_init(); rc < 0) {
     l.error = absl::StrCat(kLibrary, " did not start (git_libgit2_init: ", rc, ")");
