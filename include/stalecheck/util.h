@@ -14,18 +14,22 @@
 
 namespace stalecheck {
 
-/// Go's path.Clean on a '/'-separated path: collapses repeated separators, removes `.`
-/// elements, resolves `..` lexically, drops a trailing `/`. The empty path becomes ".".
 /// `path` (a file, relative to the current directory or absolute) relative to the root
 /// annotations are read against: $GITHUB_WORKSPACE when set and holding it, else the top of
 /// the git work tree that holds it, else the current directory; unchanged when it is under
 /// none of them.
 std::string RepoRelativePath(const std::string& path);
 
+/// Go's path.Clean on a '/'-separated path: collapses repeated separators, removes `.`
+/// elements, resolves `..` lexically, drops a trailing `/`. The empty path becomes ".".
 std::string CleanPath(absl::string_view path);
 
 /// The last element of a '/'-separated path (the whole path when it has no '/').
 std::string Basename(absl::string_view path);
+
+/// The directory holding an absolute '/'-separated path: all before its last '/', or "/" for
+/// a path right under the root (or one with no '/'). A part of `path`, or a static "/".
+absl::string_view ParentDir(absl::string_view path);
 
 /// Whether absolute `path` is `dir` or below it ("/" and "" hold every path).
 bool PathUnder(absl::string_view path, absl::string_view dir);

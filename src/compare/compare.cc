@@ -15,23 +15,12 @@
 namespace stalecheck {
 namespace {
 
-std::string Parent(const std::string& p) {
-  size_t s = p.rfind('/');
-  return s == 0 || s == std::string::npos ? "/" : p.substr(0, s);
-}
-
-// The same, as a prefix of `p` (or "/"), so that it lives as long as `p` does.
-absl::string_view ParentView(absl::string_view p) {
-  size_t s = p.rfind('/');
-  return s == 0 || s == absl::string_view::npos ? absl::string_view("/") : p.substr(0, s);
-}
-
 // Python's bytecode cache: a `__pycache__` directory, or a pyc in one. Made beside the sources
 // by whoever compiled them, it is seldom in the context and never in a revision, so where the
 // context lacks it, the bytecode check judges it against its source instead of `extra`.
 bool InBytecodeCache(const std::string& path, FileType type) {
   if (type == FileType::kDir) return absl::EndsWith(path, "/__pycache__");
-  return type == FileType::kFile && IsPyc(path) && absl::EndsWith(Parent(path), "/__pycache__");
+  return type == FileType::kFile && IsPyc(path) && absl::EndsWith(ParentDir(path), "/__pycache__");
 }
 
 // The state every phase reads and adds to.
@@ -146,7 +135,7 @@ class Comparison {
   void AddAncestors(absl::string_view p, bool self) {
     if (self) ancestors_.insert(p);
     while (p != "/" && !p.empty()) {
-      p = ParentView(p);
+      p = ParentDir(p);
       if (!ancestors_.insert(p).second) break;
     }
   }
@@ -392,10 +381,10 @@ class Comparison {
       // A legacy `name.pyc` beside its source is imported only when the .py is absent: nothing
       // to compare.
       if (v.file.type != FileType::kFile || !InBytecodeCache(path, v.file.type)) continue;
-      const std::string dir = Parent(path);
+      const absl::string_view dir = ParentDir(path);
       const std::string file = path.substr(dir.size() + 1);
       const std::string name = file.substr(0, file.find('.'));
-      const std::string source_path = absl::StrCat(Parent(dir) == "/" ? "" : Parent(dir), "/", name, ".py");
+      const std::string source_path = absl::StrCat(ParentDir(dir) == "/" ? "" : ParentDir(dir), "/", name, ".py");
       bool covered = by_path_.count(source_path) != 0;
       for (const std::string& r : plan_.dest_roots) covered = covered || (r != "/" && PathUnder(path, r));
       if (!covered) continue;
@@ -542,7 +531,7 @@ absl::StatusOr<CopyPlan> PlanFromMaps(const std::vector<PathMap>& maps, const st
       std::string dest = m.dest_is_dir ? CleanPath(absl::StrCat(m.dest, "/", Basename(named->path))) : m.dest;
       step.dest = dest;
       plan.steps.push_back(step);
-      plan.dest_roots.push_back(Parent(dest));
+      plan.dest_roots.emplace_back(ParentDir(dest));
       PlannedFile f;
       f.path = dest;
       f.source = named->path;

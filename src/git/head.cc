@@ -26,12 +26,6 @@ bool IsHexId(absl::string_view s) {
   return true;
 }
 
-std::string Parent(const std::string& p) {
-  size_t slash = p.find_last_of('/');
-  if (slash == std::string::npos || slash == 0) return "/";
-  return p.substr(0, slash);
-}
-
 // Resolves a path a gitdir or commondir file names, relative to the directory holding it.
 std::string Resolve(const std::string& base, absl::string_view named) {
   if (absl::StartsWith(named, "/")) return std::string(named);
@@ -180,7 +174,7 @@ Answer ReadHeadFromFiles(const std::string& dir) {
     }
     if (errno != ENOENT) return kUnsure;
     if (d == "/") return std::optional<std::string>();  // no repository up to the root
-    const std::string up = Parent(d);
+    const std::string up(ParentDir(d));
     struct stat ust {};
     if (!IsDir(up, &ust)) return kUnsure;
     if (ust.st_dev != device) return std::optional<std::string>();  // libgit2 stops at a filesystem boundary

@@ -89,6 +89,11 @@ std::string Basename(absl::string_view path) {
   return std::string(s == absl::string_view::npos ? path : path.substr(s + 1));
 }
 
+absl::string_view ParentDir(absl::string_view path) {
+  size_t s = path.rfind('/');
+  return s == 0 || s == absl::string_view::npos ? absl::string_view("/") : path.substr(0, s);
+}
+
 std::string RepoRelativePath(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
