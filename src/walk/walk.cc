@@ -151,6 +151,22 @@ absl::Status HashSmallOpenFile(int fd, const std::string& dir_path, absl::string
   return absl::OkStatus();
 }
 
+// ThreadSanitizer keeps one table of descriptors for the whole process: the same number open
+// in two private tables reads to it as one descriptor closed by two threads, and its report of
+// that crashes. Under it the workers share the process's table (what the kernel does when it
+// refuses to unshare); the memory they share is the same either way.
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kPrivateFileTables = false;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr bool kPrivateFileTables = false;
+#else
+constexpr bool kPrivateFileTables = true;
+#endif
+#else
+constexpr bool kPrivateFileTables = true;
+#endif
+
 constexpr int kOpenFile = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
 
 // One entry as the walk found it, with the stat key the cache needs.
@@ -466,7 +482,7 @@ absl::StatusOr<WalkedTree> WalkTreeWithStats(const std::string& root, const Igno
     // are opened and closed there; where unsharing is refused, the table is shared.
     for (int t = 0; t < nthreads; ++t) {
       threads.emplace_back([&worker, t] {
-        (void)::unshare(CLONE_FILES);
+        if (kPrivateFileTables) (void)::unshare(CLONE_FILES);
         worker(static_cast<size_t>(t));
       });
     }
