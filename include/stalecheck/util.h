@@ -83,6 +83,8 @@ absl::Status ReadSmallFile(const std::string& path, std::string* out, size_t lim
 
 /// Octal permission bits as Docker and `ls` show them: "0644", "4755".
 std::string FormatMode(uint32_t mode);
+/// Writes FormatMode's 4 digits at `out`; returns the end.
+char* FormatModeTo(char* out, uint32_t mode);
 
 /// Runs argv[0] (looked up in PATH) with `input` on its standard input and its standard error
 /// discarded; its standard output when it exits 0, else nullopt (also when it cannot start).

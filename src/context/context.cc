@@ -55,17 +55,12 @@ Digest128 RootDigest(const std::vector<FileEntry>& entries) {
     buf.push_back('\0');
     buf.append(FileTypeName(e.type));
     buf.push_back('\0');
-    char mode[4];
-    for (int i = 3, m = static_cast<int>(e.mode & 07777); i >= 0; --i, m >>= 3)
-      mode[i] = static_cast<char>('0' + (m & 7));
-    buf.append(mode, 4);
-    buf.push_back('\0');
-    if (e.type != FileType::kDir) {
-      char hex[32];
-      e.digest.HexTo(hex);
-      buf.append(hex, 32);
-    }
-    buf.push_back('\n');
+    char text[4 + 1 + 32 + 1];  // mode, '\0', digest, '\n'
+    char* end = FormatModeTo(text, e.mode);
+    *end++ = '\0';
+    if (e.type != FileType::kDir) end = e.digest.HexTo(end);
+    *end++ = '\n';
+    buf.append(text, static_cast<size_t>(end - text));
     if (buf.size() >= (size_t{60} << 10)) {
       h.Update(buf.data(), buf.size());
       buf.clear();

@@ -72,10 +72,15 @@ std::string JoinPath(absl::string_view base, absl::string_view rel) {
   return absl::StrCat(base, "/", rel);
 }
 
-std::string FormatMode(uint32_t mode) {
+char* FormatModeTo(char* out, uint32_t mode) {
   mode &= 07777;
+  for (int i = 3; i >= 0; --i, mode >>= 3) out[i] = static_cast<char>('0' + (mode & 7));
+  return out + 4;
+}
+
+std::string FormatMode(uint32_t mode) {
   std::string out(4, '0');
-  for (int i = 3; i >= 0; --i, mode >>= 3) out[static_cast<size_t>(i)] = static_cast<char>('0' + (mode & 7));
+  FormatModeTo(out.data(), mode);
   return out;
 }
 
