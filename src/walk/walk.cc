@@ -222,13 +222,12 @@ absl::Status ReadDir(const std::string& root, const PendingDir& here, const Igno
     // touched), then opened and its status taken from the open file: one path lookup, and the
     // status and the bytes of one and the same file. Anything else, or a file that is no
     // longer regular, has its status taken by name.
-    std::string path;
+    std::string path = JoinPath(rel, name);
     IgnoreMatcher::Carry carry;
     IgnoreMatcher::Decision d;
     bool judged = false;
     UniqueFd file;
     if (hash_small && n.type == DT_REG) {
-      path = JoinPath(rel, name);
       d = ignore.Judge(path, false, parent, &carry);
       if (d.excluded && !d.descend) continue;
       judged = !d.empty_on_open;
@@ -269,14 +268,12 @@ absl::Status ReadDir(const std::string& root, const PendingDir& here, const Igno
     } else {
       continue;  // a FIFO: 20.10's clients do not send it.
     }
-    if (judged) {
-      e.path = std::move(path);
-    } else {
-      e.path = JoinPath(rel, name);
+    if (!judged) {
       carry = IgnoreMatcher::Carry();
-      d = ignore.Judge(e.path, e.type == FileType::kDir, parent, &carry);
+      d = ignore.Judge(path, e.type == FileType::kDir, parent, &carry);
       if (d.excluded && !d.descend) continue;
     }
+    e.path = std::move(path);
     e.mode = st.st_mode & 07777;
     e.mtime = st.st_mtim.tv_sec;
     w.hashed = e.type != FileType::kFile;
@@ -389,8 +386,9 @@ void Emit(DirRun& run, WalkedTree& out, size_t& freed) {
 }
 
 // Links each run to the runs below its directory entries. False unless that makes one tree
-// from the root's run that holds every run once (never expected otherwise: every directory
-// read is an entry of its parent).
+// from the root's run that holds every run once: every directory read is an entry of its
+// parent, so only a directory its parent listed twice (as a directory changing while it is
+// read may be) leaves the walk to the sort of whole paths.
 bool LinkRuns(std::vector<std::deque<DirRun>>& runs, DirRun** root) {
   absl::flat_hash_map<absl::string_view, DirRun*> by_dir;
   size_t count = 0;
