@@ -54,8 +54,8 @@ TEST_SUITE("walk") {
   }
 
   TEST_CASE(
-      "a walk with no cache opens each file it sends, a small one once, and never a file "
-      ".dockerignore excludes") {
+      "a walk with no cache opens each file it sends, a small one once, has closed every one when "
+      "it returns, and never opens a file .dockerignore excludes") {
     TempDir d;
     d.Write(".dockerignore", "*.key\n**/skip.txt\n");
     d.Write("keep.txt", "k");
@@ -63,11 +63,11 @@ TEST_SUITE("walk") {
     d.Write("sub/a.txt", "a");
     d.Write("sub/skip.txt", "x");
     d.Write("sub/big.bin", std::string(stalecheck::kInlineHashLimit + 10, 'b'));
-    // Every open of a file in the two directories, by name, as the kernel reports it.
+    // Every open and close of a file in the two directories, by name, as the kernel reports it.
     int in = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     REQUIRE(in >= 0);
-    REQUIRE(::inotify_add_watch(in, d.path().c_str(), IN_OPEN) >= 0);
-    const int sub = ::inotify_add_watch(in, (d / "sub").c_str(), IN_OPEN);
+    REQUIRE(::inotify_add_watch(in, d.path().c_str(), IN_OPEN | IN_CLOSE_NOWRITE) >= 0);
+    const int sub = ::inotify_add_watch(in, (d / "sub").c_str(), IN_OPEN | IN_CLOSE_NOWRITE);
     REQUIRE(sub >= 0);
     for (int jobs : {1, 2}) {
       CAPTURE(jobs);
@@ -76,13 +76,15 @@ TEST_SUITE("walk") {
       REQUIRE_MESSAGE(ctx.ok(), ctx.status().ToString());
       CHECK(Paths(ctx->entries) == std::vector<std::string>{".dockerignore", "keep.txt", "sub",
                                                             "sub/a.txt", "sub/big.bin"});
-      std::map<std::string, int> opened;
+      std::map<std::string, int> opened, closed;
       alignas(struct inotify_event) char buf[1 << 16];
       for (ssize_t n; (n = ::read(in, buf, sizeof buf)) > 0;) {
         for (char* p = buf; p < buf + n;) {
           auto* ev = reinterpret_cast<struct inotify_event*>(p);
-          if (ev->len > 0 && !(ev->mask & IN_ISDIR))
-            ++opened[(ev->wd == sub ? "sub/" : "") + std::string(ev->name)];
+          if (ev->len > 0 && !(ev->mask & IN_ISDIR)) {
+            const std::string name = (ev->wd == sub ? "sub/" : "") + std::string(ev->name);
+            ++(ev->mask & IN_OPEN ? opened : closed)[name];
+          }
           p += sizeof(struct inotify_event) + ev->len;
         }
       }
@@ -91,6 +93,7 @@ TEST_SUITE("walk") {
       CHECK(opened["sub/big.bin"] >= 1);
       CHECK(opened.count("secret.key") == 0);
       CHECK(opened.count("sub/skip.txt") == 0);
+      CHECK(closed == opened);
     }
     ::close(in);
   }

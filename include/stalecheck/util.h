@@ -6,11 +6,11 @@
 #include <functional>
 #include <optional>
 #include <string>
-#include <vector>
 #include <string_view>
+#include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace stalecheck {
 
@@ -50,7 +50,8 @@ size_t ParallelWorkers(size_t count, int jobs);
 
 /// ParallelFor that also tells `fn` which worker (0 .. ParallelWorkers()-1) runs it, for
 /// per-worker state that must not be shared between threads.
-absl::Status ParallelFor(size_t count, int jobs, const std::function<absl::Status(size_t, size_t)>& fn);
+absl::Status ParallelFor(size_t count, int jobs,
+                         const std::function<absl::Status(size_t, size_t)>& fn);
 
 /// An owned POSIX file descriptor.
 class UniqueFd {
@@ -75,6 +76,30 @@ class UniqueFd {
   int fd_ = -1;
 };
 
+/// Descriptors closed together: each one handed over is held while its number continues a run
+/// of consecutive numbers (up to `max_run` long), and a run is closed by one close_range call,
+/// not one close each. Only numbers handed over are ever closed, so a table shared with other
+/// threads is safe; there a run simply breaks sooner.
+class ClosingBatch {
+ public:
+  explicit ClosingBatch(int max_run = 64) : max_run_(max_run) {}
+  ClosingBatch(const ClosingBatch&) = delete;
+  ClosingBatch& operator=(const ClosingBatch&) = delete;
+  ~ClosingBatch() { Flush(); }
+
+  /// Takes ownership of `fd`; it is closed by the time the batch is flushed or destroyed.
+  void Add(int fd);
+  /// Closes every descriptor held.
+  void Flush();
+  /// How many descriptors are held.
+  int held() const { return lo_ < 0 ? 0 : hi_ - lo_ + 1; }
+
+ private:
+  int max_run_;
+  int lo_ = -1;
+  int hi_ = -1;
+};
+
 /// An errno value as a Status naming `what` ("reading x: No such file or directory").
 absl::Status ErrnoStatus(int err, absl::string_view what);
 
@@ -88,7 +113,8 @@ char* FormatModeTo(char* out, uint32_t mode);
 
 /// Runs argv[0] (looked up in PATH) with `input` on its standard input and its standard error
 /// discarded; its standard output when it exits 0, else nullopt (also when it cannot start).
-std::optional<std::string> RunCapture(const std::vector<std::string>& argv, const std::string& input = "");
+std::optional<std::string> RunCapture(const std::vector<std::string>& argv,
+                                      const std::string& input = "");
 
 /// Per-phase wall and CPU time (mold's Timer): phases are recorded in order; CPU is the
 /// process's (every thread) over the phase, so phases that overlap count their threads'

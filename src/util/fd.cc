@@ -4,8 +4,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "stalecheck/util.h"
 
 namespace stalecheck {
@@ -20,6 +20,27 @@ UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
 
 UniqueFd::~UniqueFd() {
   if (fd_ >= 0) ::close(fd_);
+}
+
+void ClosingBatch::Add(int fd) {
+  if (fd < 0) return;
+  if (lo_ >= 0 && fd == hi_ + 1) {
+    hi_ = fd;
+  } else {
+    Flush();
+    lo_ = hi_ = fd;
+  }
+  // A full run is closed now, so the next file opened takes its lowest number again.
+  if (held() >= max_run_) Flush();
+}
+
+void ClosingBatch::Flush() {
+  if (lo_ < 0) return;
+  // close_range (Linux 5.9) closes the run in one call; where it is missing, one by one.
+  if (lo_ == hi_ || ::close_range(static_cast<unsigned>(lo_), static_cast<unsigned>(hi_), 0) != 0) {
+    for (int fd = lo_; fd <= hi_; ++fd) ::close(fd);
+  }
+  lo_ = hi_ = -1;
 }
 
 absl::Status ErrnoStatus(int err, absl::string_view what) {

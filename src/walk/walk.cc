@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <malloc.h>
 #include <sched.h>
 #include <sys/stat.h>
@@ -177,7 +178,8 @@ struct Walked {
 };
 
 absl::Status ReadDir(const std::string& root, const PendingDir& here, const IgnoreMatcher& ignore,
-                     const BuildRules& rules, bool hash_small, DirQueue& queue, DirRun& run) {
+                     const BuildRules& rules, bool hash_small, DirQueue& queue, DirRun& run,
+                     ClosingBatch& closing) {
   WalkedTree& out = run.found;
   const std::string& rel = here.rel;
   std::string abs = rel.empty() ? root : JoinPath(root, rel);
@@ -213,6 +215,16 @@ absl::Status ReadDir(const std::string& root, const PendingDir& here, const Igno
   out.stats.reserve(names.size());
   out.hashed.reserve(names.size());
   const IgnoreMatcher::Carry* parent = rel.empty() ? nullptr : &here.carry;
+  // A file read is closed with the files opened after it (one close_range for each run of
+  // numbers): with only the worker's own files in its table, those are consecutive.
+  auto open_file = [&](const char* name) {
+    int f = ::openat(::dirfd(dir), name, kOpenFile);
+    if (f < 0 && errno == EMFILE && closing.held() > 0) {
+      closing.Flush();
+      f = ::openat(::dirfd(dir), name, kOpenFile);
+    }
+    return UniqueFd(f);
+  };
   for (const Name& n : names) {
     if (!status.ok()) break;
     absl::string_view name = n.name;
@@ -232,7 +244,7 @@ absl::Status ReadDir(const std::string& root, const PendingDir& here, const Igno
       if (d.excluded && !d.descend) continue;
       judged = !d.empty_on_open;
       if (judged) {
-        file = UniqueFd(::openat(::dirfd(dir), c_name, kOpenFile));
+        file = open_file(c_name);
         if (!file.valid() && errno == ENOENT) continue;  // removed while we walk
         if (!file.valid() && errno != ELOOP) {
           status = ErrnoStatus(errno, absl::StrCat("reading ", JoinPath(abs, name)));
@@ -287,7 +299,7 @@ absl::Status ReadDir(const std::string& root, const PendingDir& here, const Igno
       if (hash_small && e.size < kInlineHashLimit) {
         // Small files are hashed here, opened relative to the directory already open: one
         // path lookup and one read instead of a second walk over the name.
-        if (!file.valid()) file = UniqueFd(::openat(::dirfd(dir), c_name, kOpenFile));
+        if (!file.valid()) file = open_file(c_name);
         if (!file.valid()) {
           status = ErrnoStatus(errno, absl::StrCat("reading ", JoinPath(abs, name)));
           break;
@@ -296,6 +308,7 @@ absl::Status ReadDir(const std::string& root, const PendingDir& here, const Igno
           status = hs;
           break;
         }
+        closing.Add(file.release());
         w.hashed = e.size < kInlineHashLimit;
         if (w.hashed && e.size != w.key.size) w.key = StatKey{};  // changed since its stat
       }
@@ -463,9 +476,10 @@ absl::StatusOr<WalkedTree> WalkTreeWithStats(const std::string& root, const Igno
   std::vector<std::deque<DirRun>> runs(static_cast<size_t>(nthreads));
   auto worker = [&](size_t slot) {
     PendingDir dir;
+    ClosingBatch closing;
     while (queue.Pop(&dir)) {
       DirRun& run = runs[slot].emplace_back();
-      absl::Status st = ReadDir(root, dir, ignore, rules, hash_small_files, queue, run);
+      absl::Status st = ReadDir(root, dir, ignore, rules, hash_small_files, queue, run, closing);
       if (!st.ok()) queue.Fail(std::move(st));
       run.rel = std::move(dir.rel);
       queue.Done();
@@ -477,10 +491,13 @@ absl::StatusOr<WalkedTree> WalkTreeWithStats(const std::string& root, const Igno
   } else {
     // Each worker has a table of open files of its own: opening and closing a million files
     // from threads that share one takes its lock twice a file. Only the worker's own files
-    // are opened and closed there; where unsharing is refused, the table is shared.
+    // are opened and closed there, so the table keeps nothing but the standard streams from
+    // the process's (what others open meanwhile would sit between its numbers and cut its
+    // runs of files closed together short). Where unsharing is refused, the table is shared.
     for (int t = 0; t < nthreads; ++t) {
       threads.emplace_back([&worker, t] {
-        if (kPrivateFileTables) (void)::unshare(CLONE_FILES);
+        if (kPrivateFileTables && ::close_range(3, ~0u, CLOSE_RANGE_UNSHARE) != 0)
+          (void)::unshare(CLONE_FILES);
         worker(static_cast<size_t>(t));
       });
     }
