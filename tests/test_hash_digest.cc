@@ -1,23 +1,46 @@
 #include <doctest/doctest.h>
-
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdio>
 #include <chrono>
-#include <memory>
-#include <thread>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
+#include <thread>
 
+#include "stalecheck/context.h"
 #include "stalecheck/hash.h"
+#include "stalecheck/util.h"
 #include "tests/test_helpers.h"
 
 using stalecheck::HashBytes;
 
 TEST_SUITE("hash") {
+  TEST_CASE("the root digest hashes every entry's line as one stream, across its buffers") {
+    // Lines enough for several of its buffers.
+    std::vector<stalecheck::FileEntry> entries;
+    std::string lines;
+    for (int i = 0; i < 30011; ++i) {
+      stalecheck::FileEntry e;
+      e.path = "dir" + std::to_string(i / 100) + "/entry-" + std::to_string(i);
+      e.type = i % 7 == 0
+                   ? stalecheck::FileType::kDir
+                   : (i % 5 == 0 ? stalecheck::FileType::kSymlink : stalecheck::FileType::kFile);
+      e.mode = i % 7 == 0 ? 0755 : (i % 3 == 0 ? 04711 : 0644);
+      e.digest = HashBytes(e.path);
+      lines += e.path + '\0' + stalecheck::FileTypeName(e.type) + '\0' +
+               stalecheck::FormatMode(e.mode) + '\0' +
+               (e.type == stalecheck::FileType::kDir ? "" : e.digest.Hex()) + '\n';
+      entries.push_back(std::move(e));
+    }
+    const stalecheck::Digest128 want = HashBytes(lines);
+    CHECK(stalecheck::RootDigest(entries).Hex() == want.Hex());
+    CHECK(stalecheck::RootDigest({}).Hex() == HashBytes("").Hex());
+  }
+
   TEST_CASE("digests print as xxh128sum prints them") {
     // `printf '' | xxh128sum` and `printf 'hi\n' | xxh128sum` (xxhash 0.8.1).
     CHECK(HashBytes("").Hex() == "99aa06d3014798d86001c324468d497f");
@@ -65,7 +88,8 @@ TEST_SUITE("hash: a file that changes while it is read") {
     }
   };
 
-  TEST_CASE("a same-size rewrite during the read is seen and the file read again, to its new digest") {
+  TEST_CASE(
+      "a same-size rewrite during the read is seen and the file read again, to its new digest") {
     for (bool next_tick : {true, false}) {
       CAPTURE(next_tick);
       stalecheck::testing::TempDir d;
@@ -94,6 +118,7 @@ TEST_SUITE("hash: a file that changes while it is read") {
     REQUIRE_FALSE(got.ok());
     CHECK(absl::IsAborted(got.status()));
     CHECK(std::string(got.status().message()).find(d / "f") != std::string::npos);
-    CHECK(std::string(got.status().message()).find("changed while it was read") != std::string::npos);
+    CHECK(std::string(got.status().message()).find("changed while it was read") !=
+          std::string::npos);
   }
 }
