@@ -4,9 +4,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -99,6 +101,15 @@ class ClosingBatch {
   int lo_ = -1;
   int hi_ = -1;
 };
+
+/// Leaves `value` for the process's exit to free, for what a command holds when it is done: a
+/// million entries take milliseconds to destroy, which nobody waits for. What is kept stays
+/// reachable, so leak checkers do not report it. From the main thread, at a command's end.
+template <typename T>
+void KeepUntilExit(T&& value) {
+  static auto* kept = new std::vector<std::shared_ptr<void>>();  // never destroyed
+  kept->push_back(std::make_shared<std::decay_t<T>>(std::forward<T>(value)));
+}
 
 /// An errno value as a Status naming `what` ("reading x: No such file or directory").
 absl::Status ErrnoStatus(int err, absl::string_view what);

@@ -162,6 +162,7 @@ absl::StatusOr<int> RunFingerprint(const Args& args) {
   if (absl::Status s = Write(out); !s.ok()) return s;
   timer.Stop();
   if (r->count("timings")) std::fprintf(stderr, "%s\n%s\n", timer.Line().c_str(), ctx->reading.Line().c_str());
+  KeepUntilExit(std::move(*ctx));  // a million entries are the exit's to free
   return 0;
 }
 
