@@ -41,40 +41,19 @@ int CompareVersions(const std::string& a, const std::string& b) {
   return 0;
 }
 
-struct Response {
-  long status = 0;
-  std::string body;        // for Get, or the error body of a stream
-  std::string api_version; // from the header
-  std::string builder_version;  // Builder-Version, from /_ping
-  std::map<std::string, std::string>* headers = nullptr;  // every header, names lower-case
-  const std::function<bool(const char*, size_t)>* sink = nullptr;  // for Stream
-  bool stopped = false;    // the sink asked to stop
-  bool too_big = false;
-};
-
 // A document larger than this is no engine answer to a small GET.
 constexpr size_t kMaxDocument = 512u << 20;
 
-size_t OnBody(char* data, size_t size, size_t n, void* user) {
-  auto* r = static_cast<Response*>(user);
-  size_t len = size * n;
-  if (r->sink == nullptr || r->status != 200) {
-    if (r->body.size() + len > (r->status == 200 ? kMaxDocument : size_t{1} << 20)) {
-      if (r->status == 200) {
-        r->too_big = true;
-        return 0;
-      }
-      return len;  // an error body: its start says enough
-    }
-    r->body.append(data, len);
-    return len;
+// The body (for Get, or the error body of a stream) or the stream's sink, and the headers.
+struct Response : libcurl::Receiver {
+  Response() {
+    limit = kMaxDocument;
+    error_keep = size_t{1} << 20;
   }
-  if (!(*r->sink)(data, len)) {
-    r->stopped = true;
-    return 0;  // the reader has what it wanted, or went away: stop the transfer
-  }
-  return len;
-}
+  std::string api_version;      // from the header
+  std::string builder_version;  // Builder-Version, from /_ping
+  std::map<std::string, std::string>* headers = nullptr;  // every header, names lower-case
+};
 
 size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   auto* r = static_cast<Response*>(user);
@@ -122,8 +101,8 @@ struct EngineClient::Impl {
     // A stalled read: less than one byte a second for `timeout` seconds.
     curl.easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl.easy_setopt(c, CURLOPT_LOW_SPEED_TIME, timeout);
-    curl.easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
-    curl.easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl.easy_setopt(c, CURLOPT_WRITEFUNCTION, libcurl::ReceiveBody);
+    curl.easy_setopt(c, CURLOPT_WRITEDATA, static_cast<libcurl::Receiver*>(r));
     curl.easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
     curl.easy_setopt(c, CURLOPT_HEADERDATA, r);
     CURLcode rc = curl.easy_perform(c);

@@ -121,38 +121,16 @@ absl::StatusOr<Credentials> FromAuthEntry(const nlohmann::json& e, const std::st
   return c;
 }
 
-struct Response {
-  long status = 0;
-  std::string body;
+// The body, or the blob's sink, and the headers of the last response.
+struct Response : libcurl::Receiver {
+  Response() { limit = kSmallLimit; }
   std::multimap<std::string, std::string> headers;  // names lower-case
-  const std::function<bool(const char*, size_t)>* sink = nullptr;
-  size_t limit = kSmallLimit;
-  bool too_big = false;
-  bool stopped = false;
   int curl_code = 0;
   std::string Header(const std::string& name) const {
     auto it = headers.find(name);
     return it == headers.end() ? "" : it->second;
   }
 };
-
-size_t OnBody(char* data, size_t size, size_t n, void* user) {
-  auto* r = static_cast<Response*>(user);
-  const size_t len = size * n;
-  if (r->sink != nullptr && r->status == 200) {
-    if (!(*r->sink)(data, len)) {
-      r->stopped = true;
-      return 0;
-    }
-    return len;
-  }
-  if (r->body.size() + len > r->limit) {
-    r->too_big = true;
-    return 0;
-  }
-  r->body.append(data, len);
-  return len;
-}
 
 size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   auto* r = static_cast<Response*>(user);
@@ -298,8 +276,8 @@ struct RegistryClient::Impl {
       curl.easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
       curl.easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
     }
-    curl.easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
-    curl.easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl.easy_setopt(c, CURLOPT_WRITEFUNCTION, libcurl::ReceiveBody);
+    curl.easy_setopt(c, CURLOPT_WRITEDATA, static_cast<libcurl::Receiver*>(r));
     curl.easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
     curl.easy_setopt(c, CURLOPT_HEADERDATA, r);
     CURLcode rc = curl.easy_perform(c);

@@ -53,4 +53,24 @@ absl::StatusOr<const Api*> Load() {
   return &loaded->api;
 }
 
+size_t ReceiveBody(char* data, size_t size, size_t n, void* receiver) {
+  auto* r = static_cast<Receiver*>(receiver);
+  const size_t len = size * n;
+  if (r->sink != nullptr && r->status == 200) {
+    if ((*r->sink)(data, len)) return len;
+    r->stopped = true;
+    return 0;  // a short count stops the transfer
+  }
+  if (r->error_keep != 0 && r->status != 200) {
+    if (r->body.size() + len <= r->error_keep) r->body.append(data, len);
+    return len;  // an error body: its start says enough
+  }
+  if (r->body.size() + len > r->limit) {
+    r->too_big = true;
+    return 0;
+  }
+  r->body.append(data, len);
+  return len;
+}
+
 }  // namespace stalecheck::libcurl
